@@ -1,0 +1,78 @@
+"""PostgreSQL connection pool (aiopg) and versioned migrations.
+
+Migrations are ``NNNN_name.sql`` files applied in order, each in its own transaction,
+under an advisory lock so that several processes starting at once apply them once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from importlib import resources
+from typing import Any
+
+import aiopg
+
+log = logging.getLogger("gateway.store")
+
+MIGRATIONS_PACKAGE = "gateway.adapters.migrations"
+_LOCK_ID = 0x5357_4757  # "SMGW"
+
+
+@asynccontextmanager
+async def open_pool(dsn: str, size: int) -> AsyncIterator[aiopg.Pool]:
+    pool = await aiopg.create_pool(dsn, minsize=1, maxsize=size, timeout=30)
+    try:
+        yield pool
+    finally:
+        pool.close()
+        await pool.wait_closed()
+
+
+async def fetch(pool: aiopg.Pool, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    async with pool.acquire() as conn, conn.cursor() as cur:
+        await cur.execute(sql, params)
+        return list(await cur.fetchall()) if cur.description else []
+
+
+async def execute(pool: aiopg.Pool, sql: str, params: Sequence[Any] = ()) -> int:
+    async with pool.acquire() as conn, conn.cursor() as cur:
+        await cur.execute(sql, params)
+        return int(cur.rowcount)
+
+
+def available_migrations() -> list[tuple[str, str]]:
+    files = resources.files(MIGRATIONS_PACKAGE)
+    names = sorted(f.name for f in files.iterdir() if f.name.endswith(".sql"))
+    return [(name.removesuffix(".sql"), files.joinpath(name).read_text()) for name in names]
+
+
+async def migrate(pool: aiopg.Pool) -> list[str]:
+    """Apply the migrations not yet applied; returns their names."""
+    applied: list[str] = []
+    async with pool.acquire() as conn, conn.cursor() as cur:
+        await cur.execute("SELECT pg_advisory_lock(%s)", (_LOCK_ID,))
+        try:
+            await cur.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations "
+                "(name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            await cur.execute("SELECT name FROM schema_migrations")
+            done = {row[0] for row in await cur.fetchall()}
+            for name, sql in available_migrations():
+                if name not in done:
+                    await _apply(cur, name, sql)
+                    applied.append(name)
+        finally:
+            await cur.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_ID,))
+    return applied
+
+
+async def _apply(cur: Any, name: str, sql: str) -> None:
+    log.info("applying migration %s", name)
+    async with cur.begin():
+        await cur.execute(sql)
+        await cur.execute("INSERT INTO schema_migrations (name) VALUES (%s)", (name,))
+
+

@@ -1,0 +1,131 @@
+"""Applying a batch of receipts in one transaction.
+
+1. match each receipt to a part (exact key first, then its hex/decimal forms);
+2. record the outcome on parts that have none yet (the first final receipt wins, so a
+   duplicate changes nothing);
+3. recompute the touched messages' outcome from all their parts and move them
+   (monotonic, with their webhooks) through ``message_store.record_final``;
+4. keep receipts that matched nothing in ``early_receipts``: their submit response
+   may not be recorded yet; ``record_submitted`` picks them up when it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from gateway.adapters.message_store import FinalUpdate, StatusEvent, record_final
+from gateway.core.lifecycle import State
+from gateway.core.receipts import message_outcome
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptIn:
+    provider: str
+    provider_message_id: str
+    keys: tuple[str, ...]  # best first; keys[0] is where an unmatched one waits
+    state: State
+    error_code: str | None
+    done_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptOutcome:
+    events: list[StatusEvent]
+    matched: int
+    early: int
+
+
+MATCH_SQL = """
+SELECT DISTINCT ON (r.idx) r.idx, p.provider_key, p.status IS NULL
+FROM unnest(%s::int[], %s::int[], %s::text[], %s::text[]) AS r(idx, ord, provider, key)
+JOIN message_parts p ON p.provider = r.provider AND p.provider_key = r.key
+ORDER BY r.idx, r.ord
+"""
+
+UPDATE_PARTS_SQL = """
+UPDATE message_parts p SET status = u.status, error_code = u.err, done_at = u.done_at
+FROM unnest(%s::text[], %s::text[], %s::smallint[], %s::text[], %s::timestamptz[])
+     AS u(provider, key, status, err, done_at)
+WHERE p.provider = u.provider AND p.provider_key = u.key AND p.status IS NULL
+RETURNING p.message_id
+"""
+
+OUTCOME_SQL = f"""
+SELECT m.id, m.parts,
+       count(*) FILTER (WHERE p.status = {State.DELIVERED.value}),
+       min(p.status) FILTER (WHERE p.status <> {State.DELIVERED.value}),
+       max(p.error_code), max(p.done_at)
+FROM messages m JOIN message_parts p ON p.message_id = m.id
+WHERE m.id = ANY(%s::bigint[]) AND m.state < 40
+GROUP BY m.id, m.parts
+"""
+
+EARLY_SQL = """
+INSERT INTO early_receipts (provider, provider_key, provider_message_id, status, error_code,
+                            done_at)
+SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::smallint[], %s::text[],
+                     %s::timestamptz[])
+ON CONFLICT (provider, provider_key) DO NOTHING
+"""
+
+
+async def apply_receipts(cur: Any, batch: Sequence[ReceiptIn]) -> ReceiptOutcome:
+    """Inside a transaction: apply final receipts; see the module docstring."""
+    matches = await _match(cur, batch)
+    fresh = _fresh_parts(batch, matches)
+    touched = await _update_parts(cur, fresh) if fresh else []
+    events = await record_final(cur, await _outcomes(cur, touched)) if touched else []
+    unmatched = [r for i, r in enumerate(batch) if i not in matches]
+    if unmatched:
+        await _keep_early(cur, unmatched)
+    return ReceiptOutcome(events, len(matches), len(unmatched))
+
+
+async def _match(cur: Any, batch: Sequence[ReceiptIn]) -> dict[int, tuple[str, bool]]:
+    rows = [(i, o, r.provider, k) for i, r in enumerate(batch) for o, k in enumerate(r.keys)]
+    await cur.execute(MATCH_SQL, tuple(map(list, zip(*rows, strict=True))) if rows else ([],) * 4)
+    return {idx: (key, open_) for idx, key, open_ in await cur.fetchall()}
+
+
+def _fresh_parts(
+    batch: Sequence[ReceiptIn], matches: dict[int, tuple[str, bool]]
+) -> list[tuple[str, str, int, str | None, datetime | None]]:
+    """One update per part still open, the first receipt in the batch winning."""
+    fresh: dict[tuple[str, str], tuple[str, str, int, str | None, datetime | None]] = {}
+    for idx, (key, is_open) in matches.items():
+        r = batch[idx]
+        if is_open:
+            fresh.setdefault((r.provider, key), (r.provider, key, int(r.state), r.error_code, r.done_at))
+    return list(fresh.values())
+
+
+async def _update_parts(cur: Any, fresh: list[tuple[Any, ...]]) -> list[int]:
+    await cur.execute(UPDATE_PARTS_SQL, tuple(map(list, zip(*fresh, strict=True))))
+    return sorted({row[0] for row in await cur.fetchall()})
+
+
+async def _outcomes(cur: Any, message_ids: list[int]) -> list[FinalUpdate]:
+    await cur.execute(OUTCOME_SQL, (message_ids,))
+    updates = []
+    for mid, parts, delivered, failure, error, done_at in await cur.fetchall():
+        state = message_outcome(parts, delivered, State(failure) if failure else None)
+        if state is not None:
+            updates.append(FinalUpdate(mid, state, error, done_at))
+    return updates
+
+
+async def _keep_early(cur: Any, unmatched: Sequence[ReceiptIn]) -> None:
+    await cur.execute(
+        EARLY_SQL,
+        (
+            [r.provider for r in unmatched],
+            [r.keys[0] if r.keys else r.provider_message_id for r in unmatched],
+            [r.provider_message_id for r in unmatched],
+            [int(r.state) for r in unmatched],
+            [r.error_code for r in unmatched],
+            [r.done_at for r in unmatched],
+        ),
+    )

@@ -1,0 +1,204 @@
+"""The gateway assembled: connections, services and roles, opened and closed in one place.
+
+Roles: ``api`` (HTTP intake and the accept writer), ``dispatch`` (provider binds, the
+dispatcher, receipts and outcome writers), ``sweeper`` (scheduled, retried and lost
+messages back into the queue), ``webhooks`` (status callbacks). One process may run
+any set of them; all shared state is in PostgreSQL and Redis.
+
+Shutdown order (``drain``): stop HTTP intake; stop reading the queue; let in-flight
+submissions finish (bounded); flush the writers; unbind providers; cancel the rest;
+close Redis and the database pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+from collections.abc import AsyncIterator, Iterable
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+import aiopg
+import redis.asyncio as aioredis
+from aiohttp import web
+
+from gateway.adapters import client_store, pg
+from gateway.adapters.client_store import Client
+from gateway.adapters.redis_queue import RedisQueue
+from gateway.core.ids import IdGenerator
+from gateway.core.receipts import IdForms
+from gateway.http.errors import errors_middleware
+from gateway.http.handlers import routes
+from gateway.http.keys import GATEWAY
+from gateway.services.dispatch import Dispatcher
+from gateway.services.events import EventPublisher
+from gateway.services.outcomes import OutcomeWriter
+from gateway.services.receipts import ReceiptService
+from gateway.services.submit import SubmitService
+from gateway.services.sweeper import Sweeper
+from gateway.services.webhooks import WebhookService
+from gateway.settings import ProviderConfig, Settings
+from providers.base import Provider, ReceiptSink
+from providers.smpp.provider import SmppProvider
+from routing.choose import Route
+
+log = logging.getLogger("gateway.app")
+
+ALL_ROLES = frozenset({"api", "dispatch", "sweeper", "webhooks"})
+_KEY_TTL_S = 30.0
+
+
+def build_provider(config: ProviderConfig, on_receipt: ReceiptSink) -> Provider:
+    return SmppProvider(config.smpp, on_receipt)
+
+
+class Gateway:
+    def __init__(
+        self, settings: Settings, pool: aiopg.Pool, redis: aioredis.Redis, roles: frozenset[str]
+    ) -> None:
+        self.settings = settings
+        self.pool = pool
+        self.redis = redis
+        self.roles = roles
+        self.queue = RedisQueue(redis, settings.queue.prefix, settings.queue.group)
+        self.events = EventPublisher(self.queue, settings.queue.events_maxlen)
+        self.id_forms = {p.name: IdForms() for p in settings.providers}
+        self.receipts = ReceiptService(pool, self.events, self.id_forms, settings.store.batch_rows)
+        self.providers: dict[str, Provider] = {
+            p.name: build_provider(p, self.receipts.sink) for p in settings.providers
+        } if "dispatch" in roles else {}
+        self.submit: SubmitService
+        self.dispatcher: Dispatcher | None = None
+        self.sweeper = Sweeper(settings.dispatch, pool, self.queue)
+        self.webhooks = WebhookService(settings.webhooks, pool)
+        self._keys: dict[str, tuple[float, Client | None]] = {}
+        self._tasks: list[asyncio.Task[Any]] = []
+        self.crashed = asyncio.Event()  # a background task died: the process should exit
+
+    @classmethod
+    @asynccontextmanager
+    async def open(
+        cls, settings: Settings, database_url: str, redis_url: str, roles: Iterable[str] = ALL_ROLES
+    ) -> AsyncIterator[Gateway]:
+        async with AsyncExitStack() as stack:
+            pool = await stack.enter_async_context(
+                pg.open_pool(database_url, settings.store.pool_size)
+            )
+            if settings.store.migrate_on_start:
+                await pg.migrate(pool)
+            redis = aioredis.from_url(redis_url)
+            stack.push_async_callback(redis.aclose)
+            gateway = cls(settings, pool, redis, frozenset(roles))
+            await gateway._prepare()
+            try:
+                yield gateway
+            finally:
+                await gateway.stop()
+
+    async def _prepare(self) -> None:
+        node = (await pg.fetch(self.pool, "SELECT nextval('id_nodes')"))[0][0]
+        self.submit = SubmitService(
+            self.pool, self.queue, IdGenerator(int(node)), self.settings.store,
+            self.settings.dispatch,
+        )
+        await self.queue.ensure_groups()
+
+    def _routes(self) -> list[Route]:
+        return [Route(p.name, p.price_per_part, p.prefixes) for p in self.settings.providers]
+
+    async def start(self) -> None:
+        """Start the background work of this process's roles (binds first)."""
+        spawn = self._spawn
+        if "api" in self.roles:
+            spawn(self.submit.writer.run(), "accept-writer")
+            spawn(self.submit.enqueuer.run(), "enqueuer")
+        if "dispatch" in self.roles:
+            await self._start_dispatch()
+        if "sweeper" in self.roles:
+            spawn(self.sweeper.run(), "sweeper")
+        if "webhooks" in self.roles:
+            spawn(self.webhooks.run(), "webhooks")
+
+    async def _start_dispatch(self) -> None:
+        await asyncio.gather(*(p.start() for p in self.providers.values()))
+        outcomes = OutcomeWriter(
+            self.pool, self.queue, self.events, self.receipts, self.id_forms,
+            self.settings.store.batch_rows,
+        )
+        self.dispatcher = Dispatcher(
+            self.settings.dispatch, self.pool, self.queue, self.providers, self._routes(),
+            outcomes, self.id_forms, f"{socket.gethostname()}:{os.getpid()}",
+        )
+        self._outcomes = outcomes
+        self._spawn(self.receipts.writer.run(), "receipts-writer")
+        self._spawn(outcomes.writer.run(), "outcomes-writer")
+        self._spawn(self.dispatcher.run(), "dispatcher")
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        task.add_done_callback(self._report_crash)
+        self._tasks.append(task)
+
+    def _report_crash(self, task: asyncio.Task[Any]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.critical("task %s crashed: %r", task.get_name(), task.exception())
+            self.crashed.set()
+
+    async def stop(self, deadline_s: float = 10.0) -> None:
+        """Drain and stop (see the module docstring for the order)."""
+        dispatcher_task = next((t for t in self._tasks if t.get_name() == "dispatcher"), None)
+        if dispatcher_task is not None and self.dispatcher is not None:
+            dispatcher_task.cancel()  # stops reading; in-flight submits end with it
+        await self._flush_writers(deadline_s)
+        await asyncio.gather(*(p.close() for p in self.providers.values()), return_exceptions=True)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+
+    async def _flush_writers(self, deadline_s: float) -> None:
+        writers = [self.submit.writer, self.submit.enqueuer, self.receipts.writer]
+        if self.dispatcher is not None:
+            writers.append(self._outcomes.writer)
+        end = time.monotonic() + deadline_s
+        while any(w.pending for w in writers) and time.monotonic() < end:
+            await asyncio.sleep(0.01)
+
+    async def authenticate(self, api_key: str) -> Client | None:
+        """Key → client, cached briefly so that intake costs no query per request."""
+        now = time.monotonic()
+        cached = self._keys.get(api_key)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        client = await client_store.by_key(self.pool, api_key)
+        if len(self._keys) > 10_000:
+            self._keys.clear()
+        self._keys[api_key] = (now + _KEY_TTL_S, client)
+        return client
+
+    async def readiness(self) -> dict[str, bool]:
+        checks = {"database": await _ok(pg.fetch(self.pool, "SELECT 1")),
+                  "queue": await _ok(self.redis.ping())}
+        for name, provider in self.providers.items():
+            checks[f"provider:{name}"] = provider.ready
+        return checks
+
+    def http_app(self) -> web.Application:
+        app = web.Application(
+            middlewares=[errors_middleware], client_max_size=self.settings.http.max_body_bytes
+        )
+        app[GATEWAY] = self
+        app.add_routes(routes())
+        return app
+
+
+async def _ok(awaitable: Any) -> bool:
+    try:
+        await asyncio.wait_for(awaitable, 2.0)
+    except Exception:
+        return False
+    return True
+

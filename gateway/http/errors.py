@@ -1,0 +1,42 @@
+"""Every error leaves as JSON naming the field; nothing leaves as a traceback."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from gateway.core.errors import GatewayError, Overloaded
+
+log = logging.getLogger("gateway.http")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def error_response(error: GatewayError) -> web.Response:
+    response = web.json_response(error.to_json(), status=error.status)
+    if isinstance(error, Overloaded):
+        response.headers["Retry-After"] = str(max(1, round(error.retry_after)))
+    return response
+
+
+@web.middleware
+async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except GatewayError as error:
+        return error_response(error)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        body = {"error": {"code": exc.reason.lower().replace(" ", "_"), "message": exc.reason}}
+        return web.json_response(body, status=exc.status, headers=_kept_headers(exc))
+    except Exception:
+        log.exception("unhandled error in %s %s", request.method, request.path)
+        body = {"error": {"code": "internal", "message": "internal error, logged"}}
+        return web.json_response(body, status=500)
+
+
+def _kept_headers(exc: web.HTTPException) -> dict[str, str]:
+    return {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after")}

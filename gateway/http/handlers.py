@@ -1,0 +1,137 @@
+"""HTTP handlers: parse and validate once, call a service, shape the reply."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from gateway.adapters import message_store
+from gateway.adapters.client_store import Client
+from gateway.core.errors import AuthError, MalformedBody, NotFound, ValidationError
+from gateway.core.message import Accepted
+from gateway.core.validation import Context, Invalid, parse_message
+from gateway.http.keys import GATEWAY
+from gateway.http.openapi import OPENAPI
+
+
+async def _json(request: web.Request) -> Any:
+    raw = await request.read()
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise MalformedBody(f"the body is not valid JSON: {exc}", "body") from None
+
+
+async def _client(request: web.Request) -> Client:
+    header = request.headers.get("Authorization", "")
+    key = header.removeprefix("Bearer ").strip() or request.headers.get("X-API-Key", "")
+    client = await request.app[GATEWAY].authenticate(key) if key else None
+    if client is None:
+        raise AuthError("a valid API key is required (Authorization: Bearer <key>)", "api_key")
+    return client
+
+
+def _context(request: web.Request, client: Client) -> Context:
+    settings = request.app[GATEWAY].settings
+    return Context(
+        client_id=client.id,
+        now=datetime.now(UTC),
+        default_region=settings.default_region,
+        default_sender=client.default_sender,
+        callback_url=client.callback_url,
+        max_parts=settings.max_parts,
+    )
+
+
+def _accepted_json(item: Accepted) -> dict[str, Any]:
+    m = item.message
+    return {
+        "id": str(item.id),
+        "status": item.state.label,
+        "duplicate": item.duplicate,
+        "to": m.destination,
+        "client_ref": m.client_ref,
+        "encoding": m.encoding,
+        "parts": m.parts,
+        "priority": m.priority.label,
+    }
+
+
+async def post_message(request: web.Request) -> web.Response:
+    client = await _client(request)
+    try:
+        message = parse_message(await _json(request), _context(request, client))
+    except Invalid as exc:
+        raise ValidationError.of(exc.error) from None
+    [item] = await request.app[GATEWAY].submit.accept([message])
+    return web.json_response(_accepted_json(item), status=200 if item.duplicate else 202)
+
+
+async def post_batch(request: web.Request) -> web.Response:
+    client = await _client(request)
+    body = await _json(request)
+    items = body.get("messages") if isinstance(body, dict) else None
+    limit = request.app[GATEWAY].settings.http.max_batch
+    if not isinstance(items, list) or not 1 <= len(items) <= limit:
+        raise ValidationError(f"a list of 1 to {limit} messages", "messages")
+    ctx = _context(request, client)
+    valid, rejected = [], []
+    for index, data in enumerate(items):
+        try:
+            valid.append((index, parse_message(data, ctx, f"messages[{index}].")))
+        except Invalid as exc:
+            rejected.append({"index": index, **exc.error.to_json()})
+    if not valid:
+        return web.json_response({"accepted": [], "rejected": rejected}, status=422)
+    accepted = await request.app[GATEWAY].submit.accept([m for _, m in valid])
+    reply = [{"index": i, **_accepted_json(a)} for (i, _), a in zip(valid, accepted, strict=True)]
+    return web.json_response({"accepted": reply, "rejected": rejected}, status=202)
+
+
+async def get_message(request: web.Request) -> web.Response:
+    client = await _client(request)
+    raw = request.match_info["id"]
+    if not raw.isdigit() or len(raw) > 19:
+        raise NotFound("no such message", "id")
+    found = await message_store.get(request.app[GATEWAY].pool, int(raw), client.id)
+    if found is None:
+        raise NotFound("no such message", "id")
+    return web.json_response(found, dumps=_dumps)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, default=_default)
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)  # Decimal prices and 64-bit ids travel as strings
+
+
+async def health(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def ready(request: web.Request) -> web.Response:
+    checks = await request.app[GATEWAY].readiness()
+    status = 200 if all(checks.values()) else 503
+    return web.json_response({"ready": status == 200, "checks": checks}, status=status)
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(OPENAPI)
+
+
+def routes() -> list[web.RouteDef]:
+    return [
+        web.post("/v1/messages", post_message),
+        web.post("/v1/messages/batch", post_batch),
+        web.get("/v1/messages/{id}", get_message),
+        web.get("/v1/health", health),
+        web.get("/v1/ready", ready),
+        web.get("/v1/openapi.json", openapi),
+    ]

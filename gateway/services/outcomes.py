@@ -1,0 +1,95 @@
+"""What happened to each submission, recorded in one transaction per batch, then acked.
+
+The queue entry of a message is acknowledged only after its outcome (submitted, retry
+later, or final) is committed: a crash before that leaves the entry pending, and
+another dispatcher reclaims it (invariant 3).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import aiopg
+
+from gateway.adapters import message_store as store
+from gateway.adapters.batching import Batcher
+from gateway.adapters.redis_queue import Entry, RedisQueue
+from gateway.core.receipts import AUTO, IdForms, early_keys
+from gateway.services.events import EventPublisher
+from gateway.services.receipts import ReceiptService
+
+log = logging.getLogger("gateway.dispatch")
+
+Outcome = store.Submitted | store.Retry | store.FinalUpdate | None  # None: only ack
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    entries: tuple[Entry, ...]
+    outcome: Outcome
+
+
+class OutcomeWriter:
+    def __init__(
+        self,
+        pool: aiopg.Pool,
+        queue: RedisQueue,
+        events: EventPublisher,
+        receipts: ReceiptService,
+        id_forms: Mapping[str, IdForms],
+        batch_rows: int,
+    ) -> None:
+        self._pool = pool
+        self._queue = queue
+        self._events = events
+        self._receipts = receipts
+        self._id_forms = id_forms
+        self.writer: Batcher[Done, None] = Batcher(
+            "outcomes", self._flush, batch_rows, 0.004, 100_000, retry_for=120.0
+        )
+
+    async def record(self, done: Done) -> None:
+        """Queue an outcome; waits only for room, not for the commit."""
+        future = await self.writer.put(done)
+        future.add_done_callback(_log_failure)
+
+    async def _flush(self, batch: Sequence[Done]) -> list[None]:
+        submitted = [d.outcome for d in batch if isinstance(d.outcome, store.Submitted)]
+        retries = [d.outcome for d in batch if isinstance(d.outcome, store.Retry)]
+        finals = [d.outcome for d in batch if isinstance(d.outcome, store.FinalUpdate)]
+        events: list[store.StatusEvent] = []
+        early: list[tuple[object, ...]] = []
+        async with self._pool.acquire() as conn, conn.cursor() as cur, cur.begin():
+            if submitted:
+                events, early = await store.record_submitted(cur, submitted, self._early(submitted))
+            if retries:
+                await store.schedule_retries(cur, retries)
+            if finals:
+                events += await store.record_final(cur, finals)
+        await self._ack([e for d in batch for e in d.entries])
+        if early:
+            self._receipts.retry_early(early)
+        await self._events.publish(events)
+        return [None] * len(batch)
+
+    async def _ack(self, entries: list[Entry]) -> None:
+        try:
+            await self._queue.ack(entries)
+        except Exception as exc:  # pending entries are reclaimed later and found done
+            log.warning("could not ack %d entries: %r", len(entries), exc)
+
+    def _early(self, submitted: Sequence[store.Submitted]) -> list[tuple[str, str]]:
+        return [
+            (s.provider, key)
+            for s in submitted
+            for pid in s.part_ids
+            for key in early_keys(pid, self._id_forms.get(s.provider, AUTO))
+        ]
+
+
+def _log_failure(future: object) -> None:
+    exc = future.exception() if not future.cancelled() else None  # type: ignore[attr-defined]
+    if exc is not None:  # the entries stay pending: another dispatcher reclaims them
+        log.error("outcomes could not be recorded: %r", exc)

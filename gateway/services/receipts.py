@@ -1,0 +1,86 @@
+"""Receipts from every provider → one batched writer (see adapters/receipt_store.py).
+
+Providers call ``sink`` on their receive loop; it only converts and queues, never
+waits. A receipt is applied within one batch interval; the receipts that arrive before
+their submit response wait in PostgreSQL (``early_receipts``), so they survive a restart.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import aiopg
+
+from gateway.adapters.batching import Batcher, QueueFull
+from gateway.adapters.receipt_store import ReceiptIn, apply_receipts
+from gateway.core.lifecycle import State
+from gateway.core.receipts import AUTO, IdForms, receipt_keys, receipt_state
+from gateway.services.events import EventPublisher
+from providers.base import Receipt
+
+log = logging.getLogger("gateway.receipts")
+
+
+class ReceiptService:
+    def __init__(
+        self,
+        pool: aiopg.Pool,
+        events: EventPublisher,
+        id_forms: Mapping[str, IdForms],
+        batch_rows: int,
+        limit: int = 200_000,
+    ) -> None:
+        self._pool = pool
+        self._events = events
+        self._id_forms = id_forms
+        self.writer: Batcher[ReceiptIn, None] = Batcher(
+            "receipts", self._apply, batch_rows, 0.005, limit
+        )
+        self.received = 0
+        self.intermediate = 0
+        self.dropped = 0
+        self.early = 0
+
+    def sink(self, receipt: Receipt) -> None:
+        """The providers' callback: must return at once."""
+        self.received += 1
+        state = receipt_state(receipt.status)
+        if state is None:
+            self.intermediate += 1
+            return
+        forms = self._id_forms.get(receipt.provider, AUTO)
+        item = ReceiptIn(
+            receipt.provider,
+            receipt.provider_message_id,
+            receipt_keys(receipt.provider_message_id, forms),
+            state,
+            receipt.error_code,
+            receipt.done_at,
+        )
+        self.offer(item)
+
+    def offer(self, item: ReceiptIn) -> None:
+        try:
+            self.writer.offer(item).add_done_callback(self._done)
+        except QueueFull:
+            self.dropped += 1
+            log.error("receipt buffer full: a receipt from %s was dropped", item.provider)
+
+    def retry_early(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Early receipts whose part is now recorded: apply them again."""
+        for provider, pid, status, error, done_at in rows:
+            forms = self._id_forms.get(provider, AUTO)
+            self.offer(ReceiptIn(provider, pid, receipt_keys(pid, forms), State(status), error, done_at))
+
+    def _done(self, future: Any) -> None:
+        if not future.cancelled() and future.exception() is not None:
+            log.warning("a receipt batch failed: %r", future.exception())
+
+    async def _apply(self, batch: Sequence[ReceiptIn]) -> list[None]:
+        async with self._pool.acquire() as conn, conn.cursor() as cur, cur.begin():
+            outcome = await apply_receipts(cur, batch)
+        self.early += outcome.early
+        await self._events.publish(outcome.events)
+        return [None] * len(batch)

@@ -1,0 +1,83 @@
+"""Status callbacks: signed (Standard Webhooks), retried with backoff for over 24 h.
+
+The outbox rows are written in the same statement as the status change, so a callback
+is never lost; this service claims due rows in batches (a lease, so that several
+processes share the work and a crashed one's rows come back), POSTs them concurrently
+and records the results in batches. A slow receiver holds only its own requests: it
+never blocks dispatch, which does not wait on this service at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+
+import aiohttp
+import aiopg
+
+from gateway.adapters import webhook_store
+from gateway.adapters.webhook_store import Delivery
+from gateway.core.signing import headers
+from gateway.settings import WebhookSettings
+from providers.backoff import backoff_delay
+
+log = logging.getLogger("gateway.webhooks")
+
+
+class WebhookService:
+    def __init__(self, settings: WebhookSettings, pool: aiopg.Pool) -> None:
+        self._settings = settings
+        self._pool = pool
+        self._limit = asyncio.Semaphore(settings.concurrency)
+        self.delivered = 0
+        self.failed = 0
+
+    async def run(self) -> None:
+        timeout = aiohttp.ClientTimeout(total=self._settings.timeout_s)
+        connector = aiohttp.TCPConnector(limit=self._settings.concurrency)
+        async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
+            while True:
+                sent = await self._round(session)
+                if sent < self._settings.batch:
+                    await asyncio.sleep(self._settings.poll_interval_s)
+
+    async def _round(self, session: aiohttp.ClientSession) -> int:
+        lease = self._settings.timeout_s * 3 + 30
+        try:
+            batch = await webhook_store.claim(self._pool, self._settings.batch, lease)
+        except (ConnectionError, OSError) as exc:
+            log.warning("outbox unreachable: %r", exc)
+            return 0
+        if batch:
+            results = await asyncio.gather(*(self._send(session, d) for d in batch))
+            await self._record(batch, results)
+        return len(batch)
+
+    async def _send(self, session: aiohttp.ClientSession, delivery: Delivery) -> str | None:
+        """None when the receiver took it (2xx), else why not."""
+        body = delivery.payload.encode()
+        signed = headers(delivery.secret, f"evt_{delivery.id}", int(time.time()), body)
+        async with self._limit:
+            try:
+                async with session.post(delivery.url, data=body, headers=signed) as response:
+                    await response.read()
+                    return None if 200 <= response.status < 300 else f"HTTP {response.status}"
+            except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
+                return type(exc).__name__
+
+    async def _record(self, batch: Sequence[Delivery], results: Sequence[str | None]) -> None:
+        delivered = [d.id for d, error in zip(batch, results, strict=True) if error is None]
+        failed = [
+            (d.id, error, self._delay(d.attempts))
+            for d, error in zip(batch, results, strict=True)
+            if error is not None
+        ]
+        self.delivered += len(delivered)
+        self.failed += len(failed)
+        await webhook_store.record(self._pool, delivered, failed, self._settings.give_up_after_h)
+
+    def _delay(self, attempts: int) -> float:
+        s = self._settings
+        return backoff_delay(attempts, s.retry_base_s, s.retry_cap_s)

@@ -1,0 +1,190 @@
+"""Typed settings, read once at the composition root from a TOML file and the environment.
+
+Precedence: built-in defaults < the TOML file (``--config`` or ``SMSGW_CONFIG``) < the
+environment (``DATABASE_URL``, ``REDIS_URL``, ``SMSGW_DATA_DIR``, ``SMSGW_HTTP_PORT``).
+Nothing here runs at import time; ``load`` is called by the entry point only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+from gateway.config_schema import ConfigError, build, convert
+from providers.smpp.settings import SmppSettings
+
+
+class Secret:
+    """A string that never prints: repr and str show stars."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    @classmethod
+    def from_config(cls, value: str) -> Secret:
+        return cls(value)
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    max_body_bytes: int = 2 * 1024 * 1024
+    max_batch: int = 1000
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    database_url: Secret | None = None
+    pool_size: int = 8
+    batch_rows: int = 1000
+    batch_wait_ms: float = 4.0
+    pending_limit: int = 20_000  # accepted-not-yet-committed rows before the API answers 503
+    migrate_on_start: bool = True
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    redis_url: Secret | None = None
+    prefix: str = "smsgw"
+    group: str = "dispatch"
+    reclaim_idle_s: float = 60.0
+    events_maxlen: int = 1_000_000
+
+
+@dataclass(frozen=True)
+class DispatchSettings:
+    read_batch: int = 500
+    lease_s: float = 60.0
+    sweep_interval_s: float = 1.0
+    enqueue_grace_s: float = 10.0
+    max_attempts: int = 20
+    retry_base_s: float = 2.0
+    retry_cap_s: float = 300.0
+    weights: tuple[int, ...] = (16, 4, 1)  # otp, transactional, bulk
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    concurrency: int = 64
+    timeout_s: float = 10.0
+    batch: int = 500
+    poll_interval_s: float = 0.5
+    retry_base_s: float = 5.0
+    retry_cap_s: float = 3600.0
+    give_up_after_h: float = 26.0
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    """A provider as the gateway sees it: routing and price around a transport's settings."""
+
+    name: str
+    type: Literal["smpp"]
+    price_per_part: Decimal
+    smpp: SmppSettings
+    prefixes: tuple[str, ...] = ("+",)
+    tps: float | None = None
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path(".smsgw")
+    default_region: str = "RU"
+    max_parts: int = 10
+    log_level: str = "INFO"
+    http: HttpSettings = field(default_factory=HttpSettings)
+    store: StoreSettings = field(default_factory=StoreSettings)
+    queue: QueueSettings = field(default_factory=QueueSettings)
+    dispatch: DispatchSettings = field(default_factory=DispatchSettings)
+    webhooks: WebhookSettings = field(default_factory=WebhookSettings)
+    providers: tuple[ProviderConfig, ...] = ()
+
+    @property
+    def database_url(self) -> str | None:
+        url = self.store.database_url
+        return url.reveal() if url else None
+
+    @property
+    def redis_url(self) -> str | None:
+        url = self.queue.redis_url
+        return url.reveal() if url else None
+
+
+_PROVIDER_KEYS = frozenset({"type", "price_per_part", "prefixes", "tps"})
+
+
+def _provider(data: Any, key: str) -> ProviderConfig:
+    if not isinstance(data, Mapping):
+        raise ConfigError(key, "must be a table")
+    if data.get("type", "smpp") != "smpp":
+        raise ConfigError(f"{key}.type", "one of smpp")
+    own = {k: v for k, v in data.items() if k in _PROVIDER_KEYS}
+    transport = {k: v for k, v in data.items() if k not in _PROVIDER_KEYS}
+    if "price_per_part" not in own:
+        raise ConfigError(f"{key}.price_per_part", "required")
+    smpp = build(SmppSettings, transport, key)
+    fields = {"name": smpp.name, "type": "smpp", "smpp": smpp}
+    hints = typing.get_type_hints(ProviderConfig)
+    for name, value in own.items():
+        fields[name] = convert(hints[name], value, f"{key}.{name}")
+    return ProviderConfig(**fields)  # type: ignore[arg-type]
+
+
+def from_mapping(data: Mapping[str, Any]) -> Settings:
+    """Settings from a parsed TOML document; raises ConfigError naming the bad key."""
+    top = dict(data)
+    raw_providers = top.pop("providers", [])
+    if not isinstance(raw_providers, list):
+        raise ConfigError("providers", "must be a list of tables ([[providers]])")
+    settings = build(Settings, top, "")
+    providers = tuple(_provider(p, f"providers[{i}]") for i, p in enumerate(raw_providers))
+    names = [p.name for p in providers]
+    if len(set(names)) != len(names):
+        raise ConfigError("providers", "provider names must be unique")
+    return dataclasses.replace(settings, providers=providers)
+
+
+def load(path: Path | None, env: Mapping[str, str]) -> Settings:
+    """Read the TOML file (if any), then apply the environment's overrides."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(str(path), f"not valid TOML: {exc}") from None
+    return with_env(from_mapping(data), env)
+
+
+def with_env(settings: Settings, env: Mapping[str, str]) -> Settings:
+    store, queue, http = settings.store, settings.queue, settings.http
+    if env.get("DATABASE_URL"):
+        store = dataclasses.replace(store, database_url=Secret(env["DATABASE_URL"]))
+    if env.get("REDIS_URL"):
+        queue = dataclasses.replace(queue, redis_url=Secret(env["REDIS_URL"]))
+    if env.get("SMSGW_HTTP_PORT"):
+        http = dataclasses.replace(http, port=int(env["SMSGW_HTTP_PORT"]))
+    data_dir = Path(env["SMSGW_DATA_DIR"]) if env.get("SMSGW_DATA_DIR") else settings.data_dir
+    return dataclasses.replace(settings, store=store, queue=queue, http=http, data_dir=data_dir)

@@ -1,0 +1,129 @@
+"""The ``smsgw`` command: the composition root. Settings and logging are set up here only."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from gateway.app import ALL_ROLES
+from gateway.config_schema import ConfigError
+from gateway.settings import Settings, load
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    path = args.config or os.environ.get("SMSGW_CONFIG")
+    env = dict(os.environ)
+    if getattr(args, "data_dir", None):
+        env["SMSGW_DATA_DIR"] = args.data_dir
+    return load(Path(path) if path else None, env)
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level, stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s[%(process)d] %(message)s",
+    )
+    logging.getLogger("aiosmpplib").setLevel(logging.WARNING)
+
+
+def _event_loop() -> None:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency; a fallback is harmless
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from smsgw.runner import run_until_signalled, server_urls
+
+    settings = _settings(args)
+    roles = set(args.role or ALL_ROLES)
+    if not roles <= ALL_ROLES:
+        raise SystemExit(f"--role: one of {', '.join(sorted(ALL_ROLES))}")
+    _setup_logging(settings.log_level)
+    _event_loop()
+    with server_urls(settings) as urls:
+        return asyncio.run(run_until_signalled(settings, urls, roles))
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    names = ", ".join(p.name for p in settings.providers) or "none"
+    print(f"ok: {len(settings.providers)} provider(s): {names}")
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from smsgw.admin_tasks import migrate
+
+    settings = _settings(args)
+    _setup_logging(settings.log_level)
+    applied = asyncio.run(migrate(settings))
+    print("applied: " + (", ".join(applied) or "nothing (up to date)"))
+    return 0
+
+
+def cmd_client_add(args: argparse.Namespace) -> int:
+    from smsgw.admin_tasks import add_client
+
+    settings = _settings(args)
+    _setup_logging("WARNING")
+    created = asyncio.run(add_client(settings, args.name, args.callback_url, args.sender))
+    print(json.dumps(created, indent=2))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from smsgw.demo import run_demo
+
+    settings = _settings(args)
+    _setup_logging("WARNING")
+    _event_loop()
+    return run_demo(settings, args.count, args.concurrency, args.batch)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="smsgw", description="smsgw: a high-throughput SMS gateway")
+    parser.add_argument("--config", help="TOML settings file (or SMSGW_CONFIG)")
+    parser.add_argument("--data-dir", help="where embedded servers keep their data")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the gateway (all roles by default)")
+    run.add_argument("--role", action="append", choices=sorted(ALL_ROLES))
+    run.set_defaults(func=cmd_run)
+    check = sub.add_parser("check-config", help="validate a settings file")
+    check.add_argument("file", nargs="?", help="the file (default: --config)")
+    check.set_defaults(func=cmd_check_config)
+    sub.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
+    client = sub.add_parser("client-add", help="create an API client and print its key")
+    client.add_argument("name")
+    client.add_argument("--callback-url")
+    client.add_argument("--sender", help="default sender id")
+    client.set_defaults(func=cmd_client_add)
+    demo = sub.add_parser("demo", help="gateway + SMSC simulator + a load, then a summary")
+    demo.add_argument("--count", type=int, default=100_000)
+    demo.add_argument("--concurrency", type=int, default=8)
+    demo.add_argument("--batch", type=int, default=500)
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if getattr(args, "file", None):
+        args.config = args.file
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""Running the gateway: servers (embedded or given), the Gateway, HTTP, signals, drain."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator, Iterable, Iterator
+from contextlib import asynccontextmanager
+
+from aiohttp import web
+
+from gateway.app import ALL_ROLES, Gateway
+from gateway.embedded import ServerUrls, servers
+from gateway.settings import Settings
+
+log = logging.getLogger("gateway.run")
+
+
+@contextlib.contextmanager
+def server_urls(settings: Settings, stop_adopted: bool = True) -> Iterator[ServerUrls]:
+    """The configured servers, or embedded ones started under the data dir."""
+    with servers(
+        settings.data_dir, settings.database_url, settings.redis_url, stop_adopted
+    ) as urls:
+        yield urls
+
+
+@asynccontextmanager
+async def serving(
+    settings: Settings, urls: ServerUrls, roles: Iterable[str] = ALL_ROLES
+) -> AsyncIterator[Gateway]:
+    """The gateway with its roles started and (for ``api``) its HTTP site listening."""
+    async with Gateway.open(settings, urls.database_url, urls.redis_url, roles) as gateway:
+        runner = web.AppRunner(gateway.http_app(), access_log=None, shutdown_timeout=5.0)
+        await runner.setup()
+        try:
+            await gateway.start()
+            if "api" in gateway.roles:
+                site = web.TCPSite(runner, settings.http.host, settings.http.port, backlog=1024)
+                await site.start()
+                log.info("HTTP API on http://%s:%d", settings.http.host, settings.http.port)
+            yield gateway
+        finally:
+            await runner.cleanup()  # stop intake first
+
+
+async def run_until_signalled(settings: Settings, urls: ServerUrls, roles: Iterable[str]) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with serving(settings, urls, roles) as gateway:
+        log.info("smsgw running (roles: %s); SIGTERM drains and stops", ",".join(sorted(roles)))
+        crashed = asyncio.ensure_future(gateway.crashed.wait())
+        await asyncio.wait([crashed, asyncio.ensure_future(stop.wait())],
+                           return_when=asyncio.FIRST_COMPLETED)
+        code = 1 if gateway.crashed.is_set() else 0
+    log.info("smsgw stopped")
+    return code

@@ -1,0 +1,67 @@
+"""Settings: the example file loads; unknown keys and bad values are refused by name."""
+
+from __future__ import annotations
+
+import tomllib
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.config_schema import ConfigError
+from gateway.settings import Secret, from_mapping, load, with_env
+
+EXAMPLE = Path(__file__).parents[2] / "examples" / "smsgw.toml"
+
+
+def example() -> dict[str, Any]:
+    return tomllib.loads(EXAMPLE.read_text())
+
+
+def test_example_loads() -> None:
+    settings = load(EXAMPLE, {})
+    [sim] = settings.providers
+    assert sim.price_per_part == Decimal("0.35")
+    assert sim.smpp.window == 200 and sim.smpp.port == 2775
+    assert settings.dispatch.weights == (16, 4, 1)
+
+
+def key_error(data: dict[str, Any]) -> str:
+    with pytest.raises(ConfigError) as info:
+        from_mapping(data)
+    return info.value.key
+
+
+def test_unknown_keys_are_named() -> None:
+    data = example()
+    data["providers"][0]["windw"] = 5
+    assert key_error(data) == "providers[0].windw"
+    assert key_error({"htpp": {}}) == "htpp"
+    assert key_error({"http": {"prot": 1}}) == "http.prot"
+
+
+def test_bad_values_are_named() -> None:
+    data = example()
+    data["providers"][0]["window"] = "many"
+    assert key_error(data) == "providers[0].window"
+    data = example()
+    data["providers"][0]["price_per_part"] = "cheap"
+    assert key_error(data) == "providers[0].price_per_part"
+    data = example()
+    data["providers"][0]["bind_mode"] = "receiver-ish"
+    assert key_error(data) == "providers[0].bind_mode"
+    assert key_error({"http": {"port": True}}) == "http.port"
+
+
+def test_missing_provider_key_is_named() -> None:
+    data = example()
+    del data["providers"][0]["host"]
+    assert key_error(data) == "providers[0].host"
+
+
+def test_environment_wins_and_secrets_never_print() -> None:
+    settings = with_env(load(EXAMPLE, {}), {"DATABASE_URL": "postgresql://u:pw@h/db"})
+    assert settings.database_url == "postgresql://u:pw@h/db"
+    assert "pw" not in repr(settings) and "secret" not in repr(settings.providers[0])
+    assert repr(Secret("x")) == "Secret('**********')"
