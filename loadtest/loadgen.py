@@ -20,6 +20,7 @@ TEXTS = (
     "Оплатить можно в личном кабинете или в любом отделении банка. Спасибо, что вы с нами!",
 )
 PRIORITIES = ("otp", "transactional", "bulk", "bulk")
+MOBILE_CODES = ("903", "905", "909", "911", "915", "916", "921", "926", "929", "950", "977", "985")
 
 
 def messages(count: int, seed: int = 1) -> Iterator[dict[str, Any]]:
@@ -27,7 +28,7 @@ def messages(count: int, seed: int = 1) -> Iterator[dict[str, Any]]:
     rng = random.Random(seed)
     for n in range(count):
         yield {
-            "to": f"+79{rng.randrange(10**9):09d}",
+            "to": f"+7{rng.choice(MOBILE_CODES)}{rng.randrange(10**7):07d}",
             "text": rng.choice(TEXTS).format(n=rng.randrange(100000, 999999)),
             "priority": rng.choice(PRIORITIES),
             "from": "smsgw",

@@ -166,7 +166,11 @@ def _validate(config: SmscConfig) -> None:
 
 @dataclass
 class SmscStats:
-    """Counters since start; ``receipts_scheduled`` and ``receipts_pending`` are gauges."""
+    """Counters since start; ``receipts_scheduled`` and ``receipts_pending`` are gauges.
+
+    ``ignored_while_hung`` counts PDUs read and PDUs due to be written (delayed resps)
+    that a hang swallowed.
+    """
 
     binds: int = 0
     bind_failures: int = 0
@@ -332,7 +336,9 @@ class _Session(asyncio.Protocol):
         data, self.out, self.dirty = self.out, [], False
         self.outstanding -= self.resps_in_out
         self.resps_in_out = 0
-        if data and not self.sim.hang and not self.transport.is_closing():
+        if self.sim.hang:
+            self.sim.stats.ignored_while_hung += len(data)
+        elif data and not self.transport.is_closing():
             self.transport.write(b"".join(data))
         if self.closing:
             self.transport.close()
@@ -677,7 +683,7 @@ class SmscSimulator:
         copies = 1
         if self._chance(config.duplicate_receipt_ratio):
             self.stats.receipts_duplicated += 1
-            copies = 1
+            copies = 2
         send = self._schedule
         if self._chance(config.early_receipt_ratio):
             self.stats.receipts_early += 1

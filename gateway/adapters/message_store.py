@@ -137,7 +137,7 @@ WHERE m.id = u.id AND m.state < 30 AND NOT m.in_queue AND (m.state = 10 OR m.due
 
 async def mark_queued(pool: aiopg.Pool, ids: Sequence[int]) -> None:
     """After XADD: the message is in a stream. A claim that got there first wins."""
-    await fetch(pool, MARK_QUEUED_SQL, (list(ids),))
+    await fetch(pool, MARK_QUEUED_SQL, (sorted(ids),))
 
 
 CLAIM_SQL = """
@@ -154,7 +154,7 @@ RETURNING m.id, m.client_id, m.destination, m.sender, m.body, m.priority, m.part
 async def claim(pool: aiopg.Pool, ids: Sequence[int], lease_s: float) -> list[Outbound]:
     """Lease queued messages to this dispatcher; those with an outcome or a live lease
     elsewhere are left out (invariant 3: never submit a message with an outcome)."""
-    rows = await fetch(pool, CLAIM_SQL, (lease_s, list(ids)))
+    rows = await fetch(pool, CLAIM_SQL, (lease_s, sorted(ids)))
     return [
         Outbound(r[0], r[1], r[2], r[3], r[4], Priority(r[5]), r[6], r[7], r[8]) for r in rows
     ]
@@ -180,11 +180,27 @@ RETURNING e.provider, e.provider_message_id, e.status, e.error_code, e.done_at
 """
 
 
+LOCK_PROVIDERS_SQL = """
+SELECT pg_advisory_xact_lock(hashtext('smsgw-receipts:' || p))
+FROM (SELECT DISTINCT unnest(%s::text[]) AS p ORDER BY 1) AS providers
+"""
+
+
+async def lock_providers(cur: Any, providers: Sequence[str]) -> None:
+    """Serialise recording parts and applying receipts per provider, across processes.
+
+    Without it a receipt batch could miss a part committed a moment later by another
+    transaction and leave the receipt waiting for ever; with it each sees the other's
+    commit (READ COMMITTED, lock taken first). Sorted to avoid deadlocks."""
+    await cur.execute(LOCK_PROVIDERS_SQL, (list(providers),))
+
+
 async def record_submitted(
     cur: Any, batch: Sequence[Submitted], early_keys: Sequence[tuple[str, str]]
 ) -> tuple[list[StatusEvent], list[tuple[Any, ...]]]:
     """Inside a transaction: state → submitted, one row per part, and the early receipts
     that were waiting for these ids (returned for the receipt path to apply)."""
+    await lock_providers(cur, [s.provider for s in batch])
     await cur.execute(
         SUBMITTED_SQL,
         ([s.message_id for s in batch], [s.provider for s in batch], [s.price for s in batch]),

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from gateway.adapters.message_store import FinalUpdate, StatusEvent, record_final
+from gateway.adapters.message_store import FinalUpdate, StatusEvent, lock_providers, record_final
 from gateway.core.lifecycle import State
 from gateway.core.receipts import message_outcome
 
@@ -74,6 +74,7 @@ ON CONFLICT (provider, provider_key) DO NOTHING
 
 async def apply_receipts(cur: Any, batch: Sequence[ReceiptIn]) -> ReceiptOutcome:
     """Inside a transaction: apply final receipts; see the module docstring."""
+    await lock_providers(cur, [r.provider for r in batch])
     matches = await _match(cur, batch)
     fresh = _fresh_parts(batch, matches)
     touched = await _update_parts(cur, fresh) if fresh else []
@@ -110,10 +111,10 @@ async def _update_parts(cur: Any, fresh: list[tuple[Any, ...]]) -> list[int]:
 async def _outcomes(cur: Any, message_ids: list[int]) -> list[FinalUpdate]:
     await cur.execute(OUTCOME_SQL, (message_ids,))
     updates = []
-    for mid, parts, delivered, failure, error, done_at in await cur.fetchall():
+    for mid, parts, delivered, failure, error, _provider_done_at in await cur.fetchall():
         state = message_outcome(parts, delivered, State(failure) if failure else None)
-        if state is not None:
-            updates.append(FinalUpdate(mid, state, error, done_at))
+        if state is not None:  # done_at is when we learnt it; the provider's is on the part
+            updates.append(FinalUpdate(mid, state, error))
     return updates
 
 

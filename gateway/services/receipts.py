@@ -36,7 +36,7 @@ class ReceiptService:
         self._events = events
         self._id_forms = id_forms
         self.writer: Batcher[ReceiptIn, None] = Batcher(
-            "receipts", self._apply, batch_rows, 0.005, limit
+            "receipts", self._apply, batch_rows, 0.005, limit, retry_for=120.0
         )
         self.received = 0
         self.intermediate = 0

@@ -69,7 +69,7 @@ class ClientEvents(Protocol):
     def send_failed(self, part: OutboundPart, error: Exception) -> None: ...
 
 
-class SmppClient(ESME):
+class SmppClient(ESME):  # type: ignore[misc]
     def __init__(
         self,
         settings: SmppSettings,
@@ -128,6 +128,7 @@ class SmppClient(ESME):
         elif state is SmppSessionState.CLOSED:
             self._close_link()
             self.requests.clear()  # nothing will answer them now; the owner fails its parts
+            self._data_received.set()  # the keeper then ends now, not after ESME's 0.5 s grace
         elif self.bound:
             self._first_outcome.set()
         self._events.state_changed(self, state)
@@ -145,29 +146,29 @@ class SmppClient(ESME):
             self._first_outcome.set()
             raise
 
-    async def open(self, timeout: float) -> None:
+    async def open(self, within: float) -> None:
         """Run the ESME; return once bound, or stop it and raise if the bind fails first."""
         self._task = asyncio.create_task(self.start(), name=f"smpp {self.label}")
         try:
-            await asyncio.wait_for(self._first_outcome.wait(), timeout)
+            await asyncio.wait_for(self._first_outcome.wait(), within)
         except TimeoutError:
             await self.close(0.0)
-            raise temporary(NOT_BOUND, f"{self.label}: no bind within {timeout:g} s") from None
+            raise temporary(NOT_BOUND, f"{self.label}: no bind within {within:g} s") from None
         if self._refused is not None:
             await self.close(0.0)
             code, name = status_code(self._refused), status_name(self._refused)
             raise ProviderPermanentError(code, f"{self.label}: bind refused ({name})")
 
-    async def close(self, timeout: float) -> None:
-        """Unbind within ``timeout`` if bound, then drop the connection and end the ESME."""
+    async def close(self, within: float) -> None:
+        """Unbind within ``within`` seconds if bound, then drop the connection and end the ESME."""
         task, self._task = self._task, None
         if task is None:
             return
         if self.bound:
             try:
-                await asyncio.wait_for(self.stop(), timeout)
+                await asyncio.wait_for(self.stop(), within)
             except TimeoutError:
-                LOG.warning("%s: no clean unbind within %g s", self.label, timeout)
+                LOG.warning("%s: no clean unbind within %g s", self.label, within)
         self._is_shutting_down = True
         self._close_link()  # so that ESME's cancellation path cannot block on a drain
         task.cancel()
@@ -203,7 +204,7 @@ class SmppClient(ESME):
         return _HANDLED
 
 
-class _Hook(AbstractHook):
+class _Hook(AbstractHook):  # type: ignore[misc]
     """Registers each request before it is written; reports parts that could not be sent."""
 
     def __init__(self, requests: SequenceCorrelator, events: ClientEvents) -> None:
@@ -222,11 +223,13 @@ class _Hook(AbstractHook):
             self._events.send_failed(smpp_message, error)
 
 
-class JitteredBackoff(AbstractRetryTimer):
+class JitteredBackoff(AbstractRetryTimer):  # type: ignore[misc]
     """ESME's reconnect timer on ``providers.backoff``: equal jitter, so binds never storm."""
 
     def __init__(self, base: float, cap: float) -> None:
         self._base, self._cap = base, cap
+        self._attempt = 0
+        self._next = 0.0
         self.reset()
 
     async def wait(self) -> None:
@@ -243,7 +246,7 @@ class JitteredBackoff(AbstractRetryTimer):
         return self._next
 
 
-class _NoThrottle(AbstractThrottleHandler):
+class _NoThrottle(AbstractThrottleHandler):  # type: ignore[misc]
     """Never holds the sender back.
 
     aiosmpplib's default stops the whole bind for 3 s once 1 % of answers are throttled;

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from aiosmpplib import AbstractCorrelator, DeliverSm, SmppMessage, SubmitSm
 
 
-class SequenceCorrelator(AbstractCorrelator):
+class SequenceCorrelator(AbstractCorrelator):  # type: ignore[misc]
     def __init__(self, ttl: float, clock: Callable[[], float] = time.monotonic) -> None:
         self._ttl = ttl
         self._clock = clock

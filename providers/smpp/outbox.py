@@ -25,7 +25,7 @@ Outcome = tuple[int, str]
 """A submit_sm_resp (or generic_nack) as the submitter sees it: command_status, message_id."""
 
 
-class OutboundPart(SubmitSm):
+class OutboundPart(SubmitSm):  # type: ignore[misc]
     """One submit_sm whose body ``providers.smpp.pdu`` built; aiosmpplib frames and sends it.
 
     ``SubmitSm.__init__`` is skipped on purpose: it validates and encodes text that we have
@@ -56,10 +56,11 @@ class OutboundPart(SubmitSm):
         """Nothing to set: the body is encoded already."""
 
     def pdu(self) -> bytes:
-        return self.pack_header(HEADER_LENGTH + len(self.body)) + self.body
+        header: bytes = self.pack_header(HEADER_LENGTH + len(self.body))
+        return header + self.body
 
 
-class Outbox(AbstractBroker, AbstractRateLimiter):
+class Outbox(AbstractBroker, AbstractRateLimiter):  # type: ignore[misc]
     def __init__(self, window: int) -> None:
         self.window = window
         self._queue: deque[OutboundPart] = deque()
@@ -96,6 +97,7 @@ class Outbox(AbstractBroker, AbstractRateLimiter):
         pending = [*self._held, *self._queue, *([self._current] if self._current else [])]
         self._queue.clear()
         self._current = None
+        self._queued.set()  # wake an idle sender loop to end it
         for part in pending:
             self.settle(part, error())
         return len(pending)
@@ -125,6 +127,8 @@ class Outbox(AbstractBroker, AbstractRateLimiter):
     async def dequeue(self) -> OutboundPart:
         while True:
             while not self._queue:
+                if not self._open:  # ends ESME's sender loop now, not after its 0.5 s grace
+                    raise ConnectionAbortedError("the bind is down")
                 self._queued.clear()
                 await self._queued.wait()
             part = self._queue.popleft()

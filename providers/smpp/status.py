@@ -50,7 +50,7 @@ def status_code(status: int) -> str:
 
 def status_name(status: int) -> str:
     try:
-        return SmppCommandStatus(status).name
+        return str(SmppCommandStatus(status).name)
     except ValueError:
         return "vendor-specific" if 0x400 <= status <= 0x4FF else "unknown"
 

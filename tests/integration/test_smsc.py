@@ -63,7 +63,7 @@ class Esme:
         return await self.expect(command | p.RESP_BIT, status)
 
     async def submit(self, sm: ShortMessage | None = None, **changes: Any) -> int:
-        sm = (sm or ShortMessage("12345", "447700900001", b"hello", registered_delivery=1))
+        sm = sm or ShortMessage("12345", "447700900001", b"hello", registered_delivery=1)
         seq = self.next_seq()
         await self.send(p.submit_sm(seq, sm._replace(**changes)))
         return seq
@@ -337,13 +337,17 @@ async def test_failed_receipts(
     assert receipt.tlvs[Tag.NETWORK_ERROR_CODE] == b"\x03" + int(text["err"]).to_bytes(2, "big")
 
 
-async def test_outcome_mix_follows_the_ratios(smsc: SmscSimulator, esme: Esme) -> None:
-    smsc.update(delivered=0.5, undeliverable=0.5, seed=7)
-    for _ in range(60):
-        await esme.submit_ok()
-    stats = [(await esme.receipt())[1]["stat"] for _ in range(60)]
-    assert 10 < stats.count(b"DELIVRD") < 50
-    assert stats.count(b"DELIVRD") + stats.count(b"UNDELIV") == 60
+async def test_outcome_mix_follows_the_ratios_and_the_seed(smsc: SmscSimulator, esme: Esme) -> None:
+    async def outcomes() -> list[bytes]:
+        smsc.update(delivered=0.5, undeliverable=0.5, seed=7)
+        for _ in range(60):
+            await esme.submit_ok()
+        return [(await esme.receipt())[1]["stat"] for _ in range(60)]
+
+    first = await outcomes()
+    assert 10 < first.count(b"DELIVRD") < 50
+    assert first.count(b"DELIVRD") + first.count(b"UNDELIV") == 60
+    assert await outcomes() == first
 
 
 async def test_registered_delivery_selects_receipts(smsc: SmscSimulator, esme: Esme) -> None:
@@ -393,7 +397,7 @@ async def test_resp_delay_and_window_violations(smsc: SmscSimulator, esme: Esme)
 
 
 async def test_early_receipt_comes_before_the_resp(smsc: SmscSimulator, esme: Esme) -> None:
-    smsc.update(early_receipt_ratio=1.0, resp_delay=0.02)
+    smsc.update(early_receipt_ratio=1.0, resp_delay=0.02, receipt_delay=60.0)
     seq = await esme.submit()
     _, text = await esme.receipt()
     resp = await esme.expect(CommandId.SUBMIT_SM_RESP)
@@ -420,9 +424,7 @@ async def test_lost_receipt(smsc: SmscSimulator, esme: Esme) -> None:
     assert (smsc.stats.receipts_lost, smsc.stats.receipts_sent) == (1, 1)
 
 
-async def test_receipt_jitter_still_delivers_every_receipt(
-    smsc: SmscSimulator, esme: Esme
-) -> None:
+async def test_receipt_jitter_still_delivers_every_receipt(smsc: SmscSimulator, esme: Esme) -> None:
     smsc.update(receipt_jitter=0.03, seed=3)
     ids = {await esme.submit_ok() for _ in range(30)}
     receipts = {(await esme.receipt())[1]["id"].decode() for _ in range(30)}
@@ -502,6 +504,17 @@ async def test_hang_answers_nothing_then_recovers(smsc: SmscSimulator, esme: Esm
     assert text["id"].decode() == message_id
     assert (await esme.expect(CommandId.ENQUIRE_LINK_RESP)).sequence == 1002
     assert smsc.stats.enquire_links == 1
+
+
+async def test_hang_swallows_delayed_resps(smsc: SmscSimulator, esme: Esme) -> None:
+    smsc.update(resp_delay=0.02)
+    await esme.submit(registered_delivery=0)
+    await until(lambda: smsc.stats.submits == 1)
+    smsc.set_hang(True)
+    await until(lambda: smsc.stats.ignored_while_hung == 1)
+    smsc.set_hang(False)
+    await esme.send(p.enquire_link(9))
+    assert (await esme.expect(CommandId.ENQUIRE_LINK_RESP)).sequence == 9
 
 
 # -- configuration, queue, CLI, bench ------------------------------------------------------

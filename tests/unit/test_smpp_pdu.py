@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from loadtest import smpp_pdu as p
-from loadtest.smpp_pdu import CommandId, PduError, Status
+from loadtest.smpp_pdu import CommandId, PduError, ShortMessage, Status
 
 
 def c_string(size: int) -> st.SearchStrategy[str]:
@@ -198,6 +198,18 @@ def test_truncated_bind_body_raises_pdu_error(bind: p.Bind, data: st.DataObject)
     cut = data.draw(st.integers(0, len(body) - 1))
     with pytest.raises(PduError):
         p.decode_bind(body[:cut])
+
+
+@pytest.mark.parametrize("data", [b"\x00\x01\x00\x05ab", b"\x00\x01\x00", b"\x00\x01\x00\x00\x02"])
+def test_truncated_tlv_is_a_pdu_error(data: bytes) -> None:
+    with pytest.raises(PduError):
+        p.decode_tlvs(data)
+
+
+def test_sm_length_overrunning_the_body_is_a_pdu_error() -> None:
+    body = p.encode_sm_body(ShortMessage("1", "2", b"hello"))
+    with pytest.raises(PduError):
+        p.decode_sm(body[:-1])
 
 
 def test_non_ascii_c_string_is_a_pdu_error() -> None:

@@ -1,0 +1,144 @@
+"""An in-process gateway on real TCP: HTTP in, SMPP to the simulator, receipts back."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import aiopg
+import pytest
+from aiohttp import web
+
+from gateway.adapters import client_store, pg
+from gateway.adapters.client_store import NewClient
+from gateway.app import Gateway
+from gateway.embedded import ServerUrls, free_port
+from gateway.settings import (
+    DispatchSettings,
+    HttpSettings,
+    ProviderConfig,
+    Settings,
+    WebhookSettings,
+)
+from loadtest.smsc import SmscConfig, SmscSimulator
+from providers.smpp.settings import SmppSettings
+from smsgw.runner import serving
+
+
+@pytest.fixture
+async def smsc() -> AsyncIterator[SmscSimulator]:
+    sim = SmscSimulator(SmscConfig(port=0, system_id="smsgw", password="secret", receipt_delay=0.05))
+    await sim.start()
+    yield sim
+    await sim.stop()
+
+
+def gateway_settings(smsc_port: int, **dispatch: Any) -> Settings:
+    smpp = SmppSettings(
+        name="sim", host="127.0.0.1", port=smsc_port, system_id="smsgw", password="secret",
+        window=50, enquire_link_interval=5.0, response_timeout=2.0, reconnect_min=0.1,
+        reconnect_max=0.5,
+    )
+    provider = ProviderConfig("sim", "smpp", Decimal("0.35"), smpp)
+    return Settings(
+        data_dir=Path("/tmp/unused"),
+        log_level="WARNING",
+        http=HttpSettings(port=free_port()),
+        dispatch=dataclasses.replace(DispatchSettings(sweep_interval_s=0.2), **dispatch),
+        webhooks=WebhookSettings(retry_base_s=0.2, poll_interval_s=0.1),
+        providers=(provider,),
+    )
+
+
+@dataclass
+class Api:
+    gateway: Gateway
+    http: aiohttp.ClientSession
+    client: NewClient
+    pool: aiopg.Pool
+
+    async def send(self, **message: Any) -> tuple[int, dict[str, Any]]:
+        async with self.http.post("/v1/messages", json=message) as response:
+            return response.status, await response.json()
+
+    async def get(self, message_id: str) -> dict[str, Any]:
+        async with self.http.get(f"/v1/messages/{message_id}") as response:
+            assert response.status == 200, await response.text()
+            return dict(await response.json())
+
+    async def wait_status(self, message_id: str, *statuses: str, timeout: float = 15.0) -> dict[str, Any]:
+        return await wait_for(lambda: self._status_in(message_id, statuses), timeout)
+
+    async def _status_in(self, message_id: str, statuses: tuple[str, ...]) -> dict[str, Any] | None:
+        found = await self.get(message_id)
+        return found if found["status"] in statuses else None
+
+
+async def wait_for(probe: Callable[[], Awaitable[Any]], timeout: float = 15.0) -> Any:
+    """Poll ``probe`` until it returns something truthy, with a deadline."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = await probe()
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError("condition not met in time")
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+async def api(
+    server_urls: ServerUrls, clean: None, pool: aiopg.Pool, smsc: SmscSimulator
+) -> AsyncIterator[Api]:
+    settings = gateway_settings(smsc.port)
+    async with serving(settings, server_urls) as gateway:
+        created = await client_store.create(pool, "test-client", default_sender="Shop")
+        headers = {"Authorization": f"Bearer {created.api_key}"}
+        base = f"http://127.0.0.1:{settings.http.port}"
+        async with aiohttp.ClientSession(base, headers=headers) as http:
+            yield Api(gateway, http, created, pool)
+
+
+@dataclass
+class Receiver:
+    """A webhook receiver on real TCP that answers with the queued statuses."""
+
+    port: int = 0
+    calls: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+    answers: list[int] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.calls.append((dict(request.headers), await request.read()))
+        return web.Response(status=self.answers.pop(0) if self.answers else 204)
+
+    def payloads(self) -> list[dict[str, Any]]:
+        return [json.loads(body) for _, body in self.calls]
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    recv = Receiver()
+    app = web.Application()
+    app.router.add_post("/hook", recv.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    recv.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    yield recv
+    await runner.cleanup()
+
+
+async def count(pool: aiopg.Pool, sql: str, *params: Any) -> int:
+    return int((await pg.fetch(pool, sql, params))[0][0])

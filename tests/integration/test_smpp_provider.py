@@ -1,0 +1,297 @@
+"""The SMPP provider against the SMSC simulator, in-process, over real TCP."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from loadtest import smpp_pdu
+from loadtest.smsc import SmscConfig, SmscSimulator
+from providers.base import (
+    ProviderPermanentError,
+    ProviderTemporaryError,
+    Receipt,
+    ReceiptStatus,
+    Submission,
+)
+from providers.smpp import InboundPart, SmppProvider, SmppSettings
+from providers.smpp._log import _mask
+from providers.smpp.pdu import parse_deliver_sm
+from providers.smpp.settings import source_address
+from providers.smpp.status import status_error
+
+CYRILLIC = "Съешь же ещё этих мягких французских булок, да выпей чаю. " * 3  # 177 chars: 3 parts
+DEADLINE = 10.0
+
+Factory = Callable[..., Awaitable[SmppProvider]]
+
+
+async def eventually(predicate: Callable[[], bool], within: float = DEADLINE) -> None:
+    """Poll ``predicate`` until it holds; fail after ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.005)
+
+
+def submission(message_id: int = 1, text: str = "hello", **changes: Any) -> Submission:
+    return dataclasses.replace(Submission(message_id, "+79211234567", "Acme", text), **changes)
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[SmscSimulator]:
+    simulator = SmscSimulator(SmscConfig(port=0, receipt_delay=0.01))
+    await simulator.start()
+    yield simulator
+    await simulator.stop()
+
+
+@pytest.fixture
+def receipts() -> list[Receipt]:
+    return []
+
+
+@pytest.fixture
+async def make(sim: SmscSimulator, receipts: list[Receipt]) -> AsyncIterator[Factory]:
+    """Start providers bound to ``sim``; close them all at the end."""
+    started: list[SmppProvider] = []
+
+    async def start(**changes: Any) -> SmppProvider:
+        defaults: dict[str, Any] = {"close_timeout": 2.0, "reconnect_min": 0.05}
+        settings = SmppSettings(
+            name="sim",
+            host="127.0.0.1",
+            port=sim.port,
+            system_id="smsgw",
+            password="secret",
+            **(defaults | changes),
+        )
+        provider = SmppProvider(settings, receipts.append)
+        await provider.start()
+        started.append(provider)
+        return provider
+
+    yield start
+    for provider in started:
+        await provider.close()
+
+
+async def test_submit_returns_the_part_id_and_its_receipt_reaches_the_sink(
+    make: Factory, receipts: list[Receipt]
+) -> None:
+    provider = await make()
+    assert provider.ready and provider.capacity() == 100
+
+    result = await provider.submit(submission(7))
+
+    assert result.message_id == 7 and len(result.part_ids) == 1
+    await eventually(lambda: len(receipts) == 1)
+    assert receipts[0].provider == "sim"
+    assert receipts[0].provider_message_id == result.part_ids[0]
+    assert receipts[0].status is ReceiptStatus.DELIVERED
+
+
+async def test_three_part_ucs2_message_gets_three_ids_and_three_receipts(
+    make: Factory, sim: SmscSimulator, receipts: list[Receipt]
+) -> None:
+    provider = await make()
+
+    result = await provider.submit(submission(text=CYRILLIC))
+
+    assert len(result.part_ids) == 3 and len(set(result.part_ids)) == 3
+    await eventually(lambda: len(receipts) == 3)
+    assert {r.provider_message_id for r in receipts} == set(result.part_ids)
+    assert (sim.stats.parts, sim.stats.concat_messages) == (3, 1)
+
+
+async def test_window_is_never_exceeded_under_2000_concurrent_submits(
+    make: Factory, sim: SmscSimulator, receipts: list[Receipt]
+) -> None:
+    window = 50
+    sim.update(max_window=window, resp_delay=0.02)
+    provider = await make(window=window)
+
+    results = await asyncio.gather(*(provider.submit(submission(i)) for i in range(2000)))
+
+    assert len({r.part_ids[0] for r in results}) == 2000
+    assert sim.stats.window_violations == 0
+    assert window // 2 < sim.stats.max_outstanding <= window
+    await eventually(lambda: len(receipts) == 2000)
+    assert provider.capacity() == window
+
+
+@pytest.mark.parametrize(
+    ("fault", "code"), [("throttle_ratio", "0x00000058"), ("msgqful_ratio", "0x00000014")]
+)
+async def test_throttling_is_a_temporary_error(
+    make: Factory, sim: SmscSimulator, fault: str, code: str
+) -> None:
+    provider = await make()
+    sim.update(**{fault: 1.0})
+
+    with pytest.raises(ProviderTemporaryError) as caught:
+        await provider.submit(submission())
+
+    assert caught.value.code == code and caught.value.retry_after > 0
+
+
+async def test_rejection_is_a_permanent_error_with_the_status_code(
+    make: Factory, sim: SmscSimulator
+) -> None:
+    provider = await make()
+    sim.update(reject_ratio=1.0)
+
+    with pytest.raises(ProviderPermanentError) as caught:
+        await provider.submit(submission())
+
+    assert caught.value.code == "0x0000000b" and caught.value.detail == "ESME_RINVDSTADR"
+    assert provider.ready  # a refusal leaves the bind alone
+
+
+async def test_dropped_connection_fails_outstanding_promptly_and_rebinds(
+    make: Factory, sim: SmscSimulator
+) -> None:
+    provider = await make(response_timeout=30.0, window=300)
+    sim.update(resp_delay=5.0)  # every submit stays outstanding until the drop
+    pending = [asyncio.create_task(provider.submit(submission(i))) for i in range(300)]
+    await eventually(lambda: sim.stats.submits == 300)
+
+    started = time.monotonic()
+    sim.drop_connections()
+    outcomes = await asyncio.gather(*pending, return_exceptions=True)
+
+    assert time.monotonic() - started < 2.0  # not after the 30 s response timeout
+    assert all(isinstance(o, ProviderTemporaryError) for o in outcomes)
+    assert {o.code for o in outcomes if isinstance(o, ProviderTemporaryError)} == {"smpp_link_lost"}
+    sim.update(resp_delay=0.0)
+    await eventually(lambda: provider.ready)
+    assert provider.capacity() == 300
+    assert len((await provider.submit(submission(1000))).part_ids) == 1
+    assert sim.stats.binds == 2
+
+
+async def test_submit_while_unbound_fails_at_once(make: Factory, sim: SmscSimulator) -> None:
+    provider = await make(reconnect_min=5.0, reconnect_max=5.0)
+    sim.drop_connections()
+    await eventually(lambda: not provider.ready)
+
+    assert provider.capacity() == 0
+    with pytest.raises(ProviderTemporaryError) as caught:
+        await provider.submit(submission())
+    assert caught.value.code == "smpp_not_bound"
+
+
+async def test_hanging_smsc_is_detected_by_enquire_link_timeout(
+    make: Factory, sim: SmscSimulator
+) -> None:
+    provider = await make(enquire_link_interval=0.2, response_timeout=0.5)
+    await eventually(lambda: sim.stats.enquire_links >= 1)  # the link is kept alive
+
+    sim.set_hang(True)
+    with pytest.raises(ProviderTemporaryError) as caught:
+        await provider.submit(submission())
+    assert caught.value.code in {"smpp_timeout", "smpp_link_lost"}
+    await eventually(lambda: not provider.ready, within=3.0)
+
+    sim.set_hang(False)
+    await eventually(lambda: provider.ready)
+    await provider.submit(submission(2))
+
+
+async def test_transmitter_and_receiver_binds(
+    make: Factory, sim: SmscSimulator, receipts: list[Receipt]
+) -> None:
+    provider = await make(bind_mode="transmitter+receiver")
+
+    result = await provider.submit(submission(text=CYRILLIC))
+
+    assert sim.stats.binds == 2
+    await eventually(lambda: len(receipts) == 3)
+    assert {r.provider_message_id for r in receipts} == set(result.part_ids)
+
+
+async def test_receipt_before_the_submit_resp_still_reaches_the_sink(
+    make: Factory, sim: SmscSimulator, receipts: list[Receipt]
+) -> None:
+    sim.update(early_receipt_ratio=1.0, resp_delay=0.05)
+    provider = await make()
+
+    results = await asyncio.gather(*(provider.submit(submission(i)) for i in range(20)))
+
+    assert sim.stats.receipts_early == 20
+    await eventually(lambda: len(receipts) == 20)
+    assert {r.provider_message_id for r in receipts} == {r.part_ids[0] for r in results}
+
+
+async def test_close_waits_for_outstanding_then_unbinds(make: Factory, sim: SmscSimulator) -> None:
+    sim.update(resp_delay=0.2)
+    provider = await make()
+    pending = [asyncio.create_task(provider.submit(submission(i))) for i in range(10)]
+    await eventually(lambda: sim.stats.submits == 10)
+
+    await provider.close()
+
+    assert all(len(r.part_ids) == 1 for r in await asyncio.gather(*pending))
+    assert sim.stats.unbinds == 1
+    await eventually(lambda: sim.stats.sessions_open == 0)
+    assert not provider.ready and provider.capacity() == 0
+    with pytest.raises(ProviderTemporaryError) as caught:
+        await provider.submit(submission())
+    assert caught.value.code == "smpp_closing"
+
+
+async def test_bad_credentials_fail_start(sim: SmscSimulator) -> None:
+    settings = SmppSettings("sim", "127.0.0.1", sim.port, "smsgw", "wrong", reconnect_min=0.05)
+    provider = SmppProvider(settings, lambda receipt: None)
+
+    with pytest.raises(ProviderPermanentError) as caught:
+        await provider.start()
+
+    assert caught.value.code == "0x0000000e"  # ESME_RINVPASWD
+    assert not provider.ready
+    await eventually(lambda: sim.stats.sessions_open == 0)
+
+
+async def test_unreachable_smsc_fails_start_after_connect_timeout() -> None:
+    settings = SmppSettings(
+        "sim", "127.0.0.1", 1, "smsgw", "secret", connect_timeout=0.3, reconnect_min=0.05
+    )
+    with pytest.raises(ProviderTemporaryError) as caught:
+        await SmppProvider(settings, lambda receipt: None).start()
+    assert caught.value.code == "smpp_not_bound"
+
+
+# Pure pieces the provider relies on.
+
+
+def test_mobile_originated_deliver_sm_parses_into_an_inbound_part() -> None:
+    sm = smpp_pdu.ShortMessage(
+        "79211234567", "1234", "привет".encode("utf-16-be"), data_coding=8,
+        tlvs={0x0204: b"\x00\x01"},
+    )  # fmt: skip
+    parsed = parse_deliver_sm(smpp_pdu.deliver_sm(9, sm))
+
+    assert parsed.part == InboundPart("79211234567", "1234", 8, 0, "привет".encode("utf-16-be"))
+    assert parsed.tlvs == {0x0204: b"\x00\x01"}
+    with pytest.raises(ValueError):
+        parse_deliver_sm(smpp_pdu.deliver_sm(9, sm)[:40])
+
+
+@pytest.mark.parametrize(
+    ("sender", "ton_npi"),
+    [("Acme", (5, 0)), ("+79211234567", (1, 1)), ("1234", (3, 0)), ("79211234567", (1, 1))],
+)
+def test_sender_address_rules(sender: str, ton_npi: tuple[int, int]) -> None:
+    address = source_address(sender)
+    assert (address.ton, address.npi) == ton_npi and "+" not in address.value
+
+
+def test_vendor_status_is_permanent_and_masking_keeps_only_the_ends() -> None:
+    error = status_error(0x401)
+    assert isinstance(error, ProviderPermanentError) and error.code == "0x00000401"
+    assert _mask("+79211234567") == "+7921*****67"
