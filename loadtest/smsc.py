@@ -73,6 +73,7 @@ log = logging.getLogger("loadtest.smsc")
 T = TypeVar("T")
 
 RECEIPT_BATCH_SLACK = 0.002  # seconds a due receipt may wait so that receipts leave in batches
+RECEIPT_RETRY_DELAY = 1.0  # seconds before a receipt refused with an error status goes again
 CLOSE_GRACE = 2.0  # seconds stop() lets sessions flush before it aborts them
 GSM_NETWORK = 3  # network type in the network_error_code TLV
 
@@ -190,6 +191,7 @@ class SmscStats:
     receipts_duplicated: int = 0
     receipts_lost: int = 0
     deliver_sm_resp: int = 0
+    receipts_redelivered: int = 0
     deliver_sm_resp_errors: int = 0
     enquire_links: int = 0
     unbinds: int = 0
@@ -292,6 +294,7 @@ class _Session(asyncio.Protocol):
         self.outstanding = 0
         self.held: list[bytes] = []
         self.timers: dict[int, asyncio.TimerHandle] = {}
+        self.unacked: dict[int, _Receipt] = {}  # deliver_sm sent, no deliver_sm_resp yet
         self._timer_ids = itertools.count()
         self._seq = 0
 
@@ -308,6 +311,9 @@ class _Session(asyncio.Protocol):
         for timer in self.timers.values():
             timer.cancel()
         self.sim._closed(self)
+        # As a real SMSC does: a receipt the ESME never acknowledged is delivered again.
+        self.sim._redeliver(list(self.unacked.values()))
+        self.unacked.clear()
 
     def data_received(self, data: bytes) -> None:
         if self.closing:
@@ -406,8 +412,11 @@ class _Session(asyncio.Protocol):
     def _on_deliver_sm_resp(self, pdu: Pdu) -> None:
         stats = self.sim.stats
         stats.deliver_sm_resp += 1
+        receipt = self.unacked.pop(pdu.sequence, None)
         if pdu.status:
             stats.deliver_sm_resp_errors += 1
+            if receipt is not None:  # refused for now: try again later, as SMSCs do
+                self.sim._retry_later(receipt)
 
     def _on_submit_sm(self, pdu: Pdu) -> None:
         if self.mode not in SUBMIT_MODES:
@@ -728,8 +737,23 @@ class SmscSimulator:
         if session is None:
             self._keep(receipt)
             return
-        session.send(frame(CommandId.DELIVER_SM, session.next_seq(), receipt.body))
+        sequence = session.next_seq()
+        session.unacked[sequence] = receipt
+        session.send(frame(CommandId.DELIVER_SM, sequence, receipt.body))
         self.stats.receipts_sent += 1
+
+    def _retry_later(self, receipt: _Receipt) -> None:
+        due = asyncio.get_running_loop().time() + RECEIPT_RETRY_DELAY
+        self._queue.push(due, receipt)
+        self.stats.receipts_scheduled += 1
+        if due < self._wake_before and self._waiter is not None:
+            _resolve(self._waiter)
+
+    def _redeliver(self, receipts: list[_Receipt]) -> None:
+        self.stats.receipts_redelivered += len(receipts)
+        for receipt in receipts:
+            self._dispatch(receipt)
+        self.flush()
 
     def _keep(self, receipt: _Receipt) -> None:
         if len(self._pending) == self._pending.maxlen:

@@ -14,6 +14,7 @@ Errors::
 
 from __future__ import annotations
 
+import asyncio
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -78,8 +79,13 @@ class Receipt:
     done_at: datetime | None = None
 
 
-ReceiptSink = Callable[[Receipt], None]
-"""Called by a provider for every receipt; must return at once (it runs on the receive loop)."""
+Ack = asyncio.Future[None]
+ReceiptSink = Callable[[Receipt], Ack | None]
+"""Called by a provider for every receipt; must return at once (it runs on the receive loop).
+
+It may return a future: the provider then acknowledges the receipt to the SMSC only when
+the future resolves (the receipt is durable), and refuses it with a temporary error if the
+future fails, so that the SMSC delivers it again. A crash before that loses no receipt."""
 
 
 class ProviderError(Exception):

@@ -7,6 +7,7 @@ their submit response wait in PostgreSQL (``early_receipts``), so they survive a
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -18,7 +19,7 @@ from gateway.adapters.receipt_store import ReceiptIn, apply_receipts
 from gateway.core.lifecycle import State
 from gateway.core.receipts import AUTO, IdForms, receipt_keys, receipt_state
 from gateway.services.events import EventPublisher
-from providers.base import Receipt
+from providers.base import Ack, Receipt
 
 log = logging.getLogger("gateway.receipts")
 
@@ -40,16 +41,17 @@ class ReceiptService:
         )
         self.received = 0
         self.intermediate = 0
-        self.dropped = 0
+        self.refused = 0
         self.early = 0
 
-    def sink(self, receipt: Receipt) -> None:
-        """The providers' callback: must return at once."""
+    def sink(self, receipt: Receipt) -> Ack | None:
+        """The providers' callback: returns at once, with a future that resolves when the
+        receipt is committed (the provider acknowledges it to the SMSC only then)."""
         self.received += 1
         state = receipt_state(receipt.status)
         if state is None:
             self.intermediate += 1
-            return
+            return None
         forms = self._id_forms.get(receipt.provider, AUTO)
         item = ReceiptIn(
             receipt.provider,
@@ -59,14 +61,17 @@ class ReceiptService:
             receipt.error_code,
             receipt.done_at,
         )
-        self.offer(item)
+        return self.offer(item)
 
-    def offer(self, item: ReceiptIn) -> None:
+    def offer(self, item: ReceiptIn) -> Ack:
         try:
-            self.writer.offer(item).add_done_callback(self._done)
+            future = self.writer.offer(item)
         except QueueFull:
-            self.dropped += 1
-            log.error("receipt buffer full: a receipt from %s was dropped", item.provider)
+            self.refused += 1  # refused, not lost: the SMSC is told to deliver it again
+            future = asyncio.get_running_loop().create_future()
+            future.set_exception(QueueFull("receipts"))
+        future.add_done_callback(self._done)
+        return future
 
     def retry_early(self, rows: Sequence[tuple[Any, ...]]) -> None:
         """Early receipts whose part is now recorded: apply them again."""
@@ -76,7 +81,8 @@ class ReceiptService:
 
     def _done(self, future: Any) -> None:
         if not future.cancelled() and future.exception() is not None:
-            log.warning("a receipt batch failed: %r", future.exception())
+            log.warning("a receipt was not stored (%r); its SMSC will send it again",
+                        future.exception())
 
     async def _apply(self, batch: Sequence[ReceiptIn]) -> list[None]:
         async with self._pool.acquire() as conn, conn.cursor() as cur, cur.begin():

@@ -23,8 +23,9 @@ import uvloop
 from loadtest.processes import spawn, wait_for_port
 from providers.base import Receipt, Submission
 from providers.smpp import SmppProvider, SmppSettings
+from providers.smpp.settings import BindMode
 
-MODES = {
+MODES: dict[str, tuple[BindMode, bool]] = {
     "submit": ("transceiver", False),  # submit_sm only, no receipts asked for
     "submit+receipt": ("transceiver", True),
     "tx-submit": ("transmitter+receiver", False),

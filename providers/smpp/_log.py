@@ -15,6 +15,16 @@ def _mask(number: str) -> str:
     return number[:keep_head] + "*" * (len(number) - keep_head - 2) + number[-2:]
 
 
+# ESME logs the ordinary life of a link at ERROR; the provider logs each bind lost itself.
+LIBRARY_LEVELS = {
+    "Connection lost while connecting to SMSC": logging.WARNING,  # any ConnectionError
+    "Timed out while waiting for ENQUIRE_LINK response": logging.WARNING,
+    "Timed out while connecting to SMSC": logging.WARNING,
+    "Error while reading from SMSC": logging.WARNING,
+    "Error while shutting down SMSC connection": logging.INFO,  # the link was gone already
+}
+
+
 class LibraryLogBridge(logging.Handler):
     """Re-logs aiosmpplib's records on ``gateway.smpp``, without their JSON metadata.
 
@@ -32,4 +42,5 @@ class LibraryLogBridge(logging.Handler):
         event = record.getMessage().split(" >>> ", 1)[0]
         error = record.exc_info[0].__name__ if record.exc_info and record.exc_info[0] else None
         suffix = f" ({error})" if error else ""
-        LOG.log(record.levelno, "%s: aiosmpplib: %s%s", self._bind_name, event, suffix)
+        level = LIBRARY_LEVELS.get(event, record.levelno)
+        LOG.log(level, "%s: aiosmpplib: %s%s", self._bind_name, event, suffix)

@@ -18,6 +18,8 @@ reconnects. ``SmppClient`` overrides only these, each for a measured or observed
   that the gateway does itself.
 - ``_handle_request`` hands each deliver_sm over as raw octets; ESME's decoding and
   receipt parsing cost ~43 µs a receipt, more than the rest of the round trip.
+- The writer is a ``CorkedWriter``: ESME writes each PDU with its own send() syscall;
+  corking the writes of one loop iteration took a submit_sm from ~51 to ~25 µs of CPU.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from asyncio import StreamWriter
+import struct
+from asyncio import StreamReader, StreamWriter
 from typing import Final, Protocol
 
 from aiosmpplib import (
@@ -44,7 +47,7 @@ from aiosmpplib import (
 )
 
 from providers.backoff import backoff_delay
-from providers.base import ProviderPermanentError
+from providers.base import Ack, ProviderPermanentError
 from providers.smpp._log import LOG, LibraryLogBridge
 from providers.smpp.correlator import SequenceCorrelator
 from providers.smpp.outbox import OutboundPart, Outcome
@@ -58,18 +61,23 @@ _STATUSES: Final = {status.value: status for status in SmppCommandStatus}
 _MAX_PDU: Final = 0x10000 + 1024  # message_payload holds up to 64 KiB
 # Any truthy message tells ESME's receive loop that a PDU was handled (it then acks requests).
 _HANDLED: Final = DeliverSmResp()
+_DELIVER_SM_RESP: Final = 0x80000005
+_RX_T_APPN: Final = 0x64  # ESME receiver temporary app error: the SMSC retries later
 
 
 class ClientEvents(Protocol):
     """What one ``SmppClient`` reports to its owner; every method must return at once."""
 
     def state_changed(self, client: SmppClient, state: SmppSessionState) -> None: ...
-    def deliver(self, pdu: bytes) -> None: ...
+    def deliver(self, pdu: bytes) -> Ack | None: ...
     def answered(self, part: OutboundPart, outcome: Outcome) -> None: ...
     def send_failed(self, part: OutboundPart, error: Exception) -> None: ...
 
 
 class SmppClient(ESME):  # type: ignore[misc]
+    _reader: StreamReader | None  # ESME's own, typed here
+    _writer: StreamWriter | None
+
     def __init__(
         self,
         settings: SmppSettings,
@@ -123,11 +131,11 @@ class SmppClient(ESME):  # type: ignore[misc]
             return
         self._state = state
         if state is SmppSessionState.OPEN:
-            self._link = self._writer
+            assert self._writer is not None  # ESME sets OPEN right after connecting
+            self._writer = self._link = CorkedWriter(self._writer, self._reader)
             _set_nodelay(self._link)
         elif state is SmppSessionState.CLOSED:
-            self._close_link()
-            self.requests.clear()  # nothing will answer them now; the owner fails its parts
+            self._close_link()  # what is already read (an unbind_resp, say) is still handled
             self._data_received.set()  # the keeper then ends now, not after ESME's 0.5 s grace
         elif self.bound:
             self._first_outcome.set()
@@ -200,8 +208,60 @@ class SmppClient(ESME):  # type: ignore[misc]
     async def _handle_request(self, pdu: bytes, header: PduHeader) -> SmppMessage | None:
         if header.smpp_command is not SmppCommand.DELIVER_SM:
             return await super()._handle_request(pdu, header)
-        self._events.deliver(pdu)
-        return _HANDLED
+        ack = self._events.deliver(pdu)
+        if ack is None:
+            return _HANDLED
+        # Answer when the receipt is durable; None tells ESME not to answer it itself.
+        link, sequence = self._link, header.sequence_num
+        ack.add_done_callback(lambda done: self._acknowledge(done, link, sequence))
+        return None
+
+    def _acknowledge(self, done: Ack, link: StreamWriter | None, sequence: int) -> None:
+        """deliver_sm_resp, on the link the deliver_sm came on (a new link has new numbers).
+        A failed store answers ESME_RX_T_APPN: the SMSC delivers the receipt again."""
+        if link is None or link is not self._link or link.is_closing():
+            return  # the SMSC redelivers what was never acknowledged
+        failed = done.cancelled() or done.exception() is not None
+        status = _RX_T_APPN if failed else 0
+        link.write(struct.pack(">IIII", 17, _DELIVER_SM_RESP, status, sequence) + b"\0")
+
+
+class CorkedWriter(StreamWriter):
+    """A ``StreamWriter`` whose writes of one event-loop iteration leave in one send().
+
+    ESME's sender loop writes many submit_sm per iteration and its receive loop one
+    deliver_sm_resp per receipt of a chunk, each a send() syscall of its own; corked, they
+    share one. ``drain`` sees the bytes one iteration later: at most a window's worth.
+    """
+
+    def __init__(self, writer: StreamWriter, reader: StreamReader | None) -> None:
+        transport, loop = writer.transport, asyncio.get_running_loop()
+        super().__init__(transport, transport.get_protocol(), reader, loop)
+        self._event_loop = loop
+        self._plain = writer  # held: its __del__ would close the transport
+        self._chunks: list[bytes] = []
+        self._eof = False
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if not self._chunks:
+            self._event_loop.call_soon(self._flush)
+        self._chunks.append(bytes(data))
+
+    def write_eof(self) -> None:
+        self._flush()
+        self._eof = True
+        self.transport.write_eof()
+
+    def close(self) -> None:
+        self._flush()
+        super().close()
+
+    def _flush(self) -> None:
+        data = b"".join(self._chunks)
+        self._chunks.clear()
+        # ESME may still answer a request after its unbind's write_eof; that answer is moot.
+        if data and not self._eof and not self.transport.is_closing():
+            self.transport.write(data)
 
 
 class _Hook(AbstractHook):  # type: ignore[misc]

@@ -61,6 +61,8 @@ class OutboundPart(SubmitSm):  # type: ignore[misc]
 
 
 class Outbox(AbstractBroker, AbstractRateLimiter):  # type: ignore[misc]
+    """The window of one transmitting bind: queued parts, the part in hand, parts in flight."""
+
     def __init__(self, window: int) -> None:
         self.window = window
         self._queue: deque[OutboundPart] = deque()

@@ -24,17 +24,17 @@ send error, when the sweeper (at most once a second) finds them older than
 fails with ``smpp_link_lost`` at once, and the window shuts until the next bind), or on
 ``close``.
 
-Receiving. deliver_sm reaches ``_deliver`` as raw octets on the receive loop, which must
+Receiving. deliver_sm reaches ``deliver`` as raw octets on the receive loop, which must
 not block: a receipt is parsed (``providers.receipts``) and handed to the receipt sink,
 anything else goes to ``on_inbound`` as an ``InboundPart`` (or is counted and dropped).
 Receipts are not matched to submissions here: the gateway does that by provider id, so a
 receipt that overtakes its submit_sm_resp is no problem. The ESME acknowledges each
-deliver_sm after ``_deliver`` returns; one that cannot be parsed is acknowledged too (and
-counted), since refusing it would only make the SMSC send it again.
+deliver_sm after ``deliver`` returns, also one that cannot be parsed or whose sink raised
+(logged and counted): refusing it would only make the SMSC send it again and again.
 
 Shutdown (``close``): stop taking submissions; wait up to ``close_timeout`` for what is in
-flight; fail the rest; unbind each bind (again within ``close_timeout``), then drop its
-connection and end its ESME; stop the sweeper.
+flight; unbind each bind (again within ``close_timeout``), which fails what is still
+unanswered with ``smpp_closing``; drop the connection and end the ESME; stop the sweeper.
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ from providers.base import (
     ProviderError,
     ProviderPermanentError,
     ProviderTemporaryError,
+    Ack,
     ReceiptSink,
     Submission,
     SubmitResult,
@@ -82,6 +83,7 @@ from providers.smpp.status import (
 
 InboundSink = Callable[[InboundPart], None]
 _T = TypeVar("_T")
+_R = TypeVar("_R")
 
 
 class SmppProvider:
@@ -206,23 +208,21 @@ class SmppProvider:
     # ClientEvents: called by the ESMEs on their own tasks; each returns at once.
 
     def state_changed(self, client: SmppClient, state: SmppSessionState) -> None:
-        if client.bound:
-            LOG.info("%s: bound", client.label)
         if client is not self._tx:
             self._rx_broker.link(up=client.bound)
-        elif client.bound:
-            self._outbox.open()
+        if client.bound:
+            LOG.info("%s: bound", client.label)
+            if client is self._tx:
+                self._outbox.open()
         elif state is SmppSessionState.CLOSED:
-            self._tx_lost(client)
+            failed = self._fail_unanswered(client.label) if client is self._tx else 0
+            level = logging.WARNING if failed else logging.INFO
+            LOG.log(level, "%s: not bound; %d parts failed", client.label, failed)
 
-    def _tx_lost(self, client: SmppClient) -> None:
+    def _fail_unanswered(self, label: str) -> int:
         code = LINK_LOST if self._accepting else CLOSING
         retry_after = self._settings.reconnect_min
-        failed = self._outbox.fail_all(
-            lambda: temporary(code, f"{client.label} unbound", retry_after)
-        )
-        level = logging.WARNING if failed else logging.INFO
-        LOG.log(level, "%s: not bound; %d parts failed", client.label, failed)
+        return self._outbox.fail_all(lambda: temporary(code, f"{label} unbound", retry_after))
 
     def answered(self, part: OutboundPart, outcome: Outcome) -> None:
         self._outbox.settle(part, outcome)
@@ -230,23 +230,25 @@ class SmppProvider:
     def send_failed(self, part: OutboundPart, error: Exception) -> None:
         self._outbox.settle(part, temporary(SEND_FAILED, error.__class__.__name__))
 
-    def deliver(self, pdu: bytes) -> None:
+    def deliver(self, pdu: bytes) -> Ack | None:
+        """Route one deliver_sm; a returned future defers its deliver_sm_resp until durable."""
         try:
             deliver_sm = parse_deliver_sm(pdu)
         except ValueError as exc:
             self.malformed_deliver_sm += 1
             LOG.warning("%s: malformed deliver_sm acknowledged and dropped: %s", self.name, exc)
-            return
+            return None
         part = deliver_sm.part
         receipt = receipt_from_deliver_sm(
             self.name, part.esm_class, part.short_message, deliver_sm.tlvs
         )
         if receipt is not None:
-            _call(self._on_receipt, receipt)
-        elif self._on_inbound is not None and not is_receipt(part.esm_class):
+            return _call(self._on_receipt, receipt)
+        if self._on_inbound is not None and not is_receipt(part.esm_class):
             _call(self._on_inbound, part)
         else:
             self.dropped_inbound += 1
+        return None
 
     # Expiry and shutdown
 
@@ -295,9 +297,10 @@ class _NothingToSend(AbstractBroker):  # type: ignore[misc]
         raise ConnectionAbortedError("the bind is down")
 
 
-def _call(sink: Callable[[_T], None], item: _T) -> None:
+def _call(sink: Callable[[_T], _R], item: _T) -> _R | None:
     """A sink's bug must not stop the receive loop (which would drop the bind)."""
     try:
-        sink(item)
+        return sink(item)
     except Exception:
         LOG.exception("receipt/inbound sink failed; the item is lost")
+        return None

@@ -266,7 +266,57 @@ async def test_unreachable_smsc_fails_start_after_connect_timeout() -> None:
     assert caught.value.code == "smpp_not_bound"
 
 
-# Pure pieces the provider relies on.
+async def test_a_failing_receipt_sink_does_not_break_the_bind(sim: SmscSimulator) -> None:
+    seen: list[Receipt] = []
+
+    def sink(receipt: Receipt) -> None:
+        seen.append(receipt)
+        if len(seen) == 1:
+            raise RuntimeError("sink bug")
+
+    settings = SmppSettings("sim", "127.0.0.1", sim.port, "smsgw", "secret", close_timeout=2.0)
+    provider = SmppProvider(settings, sink)
+    await provider.start()
+    try:
+        for message_id in range(3):
+            await provider.submit(submission(message_id))
+        await eventually(lambda: len(seen) == 3)
+        assert provider.ready and sim.stats.binds == 1
+    finally:
+        await provider.close()
+
+
+# Pieces checked without a connection.
+
+
+def test_the_esme_runs_on_our_correlator_broker_and_window() -> None:
+    # ESME falls back to its own O(n) correlator when handed a falsy one: keep ours truthy.
+    settings = SmppSettings("sim", "127.0.0.1", 1, "smsgw", "secret")
+    provider = SmppProvider(settings, lambda receipt: None)
+    (client,) = provider._clients
+    assert client.correlator is client.requests
+    assert client.broker is client.rate_limiter is provider._outbox
+
+
+def test_deliver_sm_goes_to_the_receipt_sink_or_the_inbound_callback() -> None:
+    receipts: list[Receipt] = []
+    inbound: list[InboundPart] = []
+    settings = SmppSettings("sim", "127.0.0.1", 1, "smsgw", "secret")
+    provider = SmppProvider(settings, receipts.append, inbound.append)
+    mo = smpp_pdu.ShortMessage("79211234567", "1234", b"hi")
+    receipt = smpp_pdu.ShortMessage(
+        "79211234567", "Acme", b"id:1F stat:DELIVRD err:000", esm_class=smpp_pdu.ESM_CLASS_RECEIPT
+    )
+
+    provider.deliver(smpp_pdu.deliver_sm(1, mo))
+    provider.deliver(smpp_pdu.deliver_sm(2, receipt))
+    provider.deliver(smpp_pdu.deliver_sm(3, mo)[:30])
+
+    assert inbound == [InboundPart("79211234567", "1234", 0, 0, b"hi")]
+    assert [(r.provider_message_id, r.status) for r in receipts] == [
+        ("1F", ReceiptStatus.DELIVERED)
+    ]
+    assert provider.malformed_deliver_sm == 1
 
 
 def test_mobile_originated_deliver_sm_parses_into_an_inbound_part() -> None:
