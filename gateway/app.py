@@ -125,8 +125,7 @@ class Gateway:
     async def _start_dispatch(self) -> None:
         await asyncio.gather(*(p.start() for p in self.providers.values()))
         outcomes = OutcomeWriter(
-            self.pool, self.queue, self.events, self.receipts, self.id_forms,
-            self.settings.store.batch_rows,
+            self.pool, self.queue, self.events, self.id_forms, self.settings.store.batch_rows,
         )
         self.dispatcher = Dispatcher(
             self.settings.dispatch, self.pool, self.queue, self.providers, self._routes(),

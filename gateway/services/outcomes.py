@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import aiopg
 
@@ -18,7 +19,8 @@ from gateway.adapters.batching import Batcher
 from gateway.adapters.redis_queue import Entry, RedisQueue
 from gateway.core.receipts import AUTO, IdForms, early_keys
 from gateway.services.events import EventPublisher
-from gateway.services.receipts import ReceiptService
+from gateway.adapters.receipt_store import apply_receipts
+from gateway.services.receipts import early_receipts
 
 log = logging.getLogger("gateway.dispatch")
 
@@ -37,14 +39,12 @@ class OutcomeWriter:
         pool: aiopg.Pool,
         queue: RedisQueue,
         events: EventPublisher,
-        receipts: ReceiptService,
         id_forms: Mapping[str, IdForms],
         batch_rows: int,
     ) -> None:
         self._pool = pool
         self._queue = queue
         self._events = events
-        self._receipts = receipts
         self._id_forms = id_forms
         self.writer: Batcher[Done, None] = Batcher(
             "outcomes", self._flush, batch_rows, 0.004, 100_000, retry_for=120.0
@@ -60,19 +60,27 @@ class OutcomeWriter:
         retries = [d.outcome for d in batch if isinstance(d.outcome, store.Retry)]
         finals = [d.outcome for d in batch if isinstance(d.outcome, store.FinalUpdate)]
         events: list[store.StatusEvent] = []
-        early: list[tuple[object, ...]] = []
         async with self._pool.acquire() as conn, conn.cursor() as cur, cur.begin():
             if submitted:
-                events, early = await store.record_submitted(cur, submitted, self._early(submitted))
+                events = await self._record_submitted(cur, submitted)
             if retries:
                 await store.schedule_retries(cur, retries)
             if finals:
                 events += await store.record_final(cur, finals)
         await self._ack([e for d in batch for e in d.entries])
-        if early:
-            self._receipts.retry_early(early)
         await self._events.publish(events)
         return [None] * len(batch)
+
+    async def _record_submitted(
+        self, cur: Any, submitted: list[store.Submitted]
+    ) -> list[store.StatusEvent]:
+        """Record the parts and, in the same transaction, the receipts that overtook them:
+        a crash can then lose neither."""
+        events, early = await store.record_submitted(cur, submitted, self._early(submitted))
+        if early:
+            outcome = await apply_receipts(cur, early_receipts(early, self._id_forms))
+            events += outcome.events
+        return events
 
     async def _ack(self, entries: list[Entry]) -> None:
         try:

@@ -73,12 +73,6 @@ class ReceiptService:
         future.add_done_callback(self._done)
         return future
 
-    def retry_early(self, rows: Sequence[tuple[Any, ...]]) -> None:
-        """Early receipts whose part is now recorded: apply them again."""
-        for provider, pid, status, error, done_at in rows:
-            forms = self._id_forms.get(provider, AUTO)
-            self.offer(ReceiptIn(provider, pid, receipt_keys(pid, forms), State(status), error, done_at))
-
     def _done(self, future: Any) -> None:
         if not future.cancelled() and future.exception() is not None:
             log.warning("a receipt was not stored (%r); its SMSC will send it again",
@@ -90,3 +84,12 @@ class ReceiptService:
         self.early += outcome.early
         await self._events.publish(outcome.events)
         return [None] * len(batch)
+
+
+def early_receipts(rows: Sequence[tuple[Any, ...]], id_forms: Mapping[str, IdForms]) -> list[ReceiptIn]:
+    """Rows taken from ``early_receipts`` as receipts to apply again."""
+    return [
+        ReceiptIn(provider, pid, receipt_keys(pid, id_forms.get(provider, AUTO)), State(status),
+                  error, done_at)
+        for provider, pid, status, error, done_at in rows
+    ]

@@ -61,7 +61,14 @@ async def describe(pool: aiopg.Pool) -> str:
         "SELECT state, in_queue, due_at < now(), count(*), "
         "(SELECT count(*) FROM early_receipts) FROM messages GROUP BY 1, 2, 3",
     )
-    return "state, in_queue, due, count, early: " + repr(rows)
+    stuck = await pg.fetch(
+        pool,
+        "SELECT m.id, m.parts, m.attempts, m.accepted_at, m.submitted_at, p.provider_key, p.status,"
+        " p.submitted_at FROM messages m LEFT JOIN message_parts p ON p.message_id = m.id"
+        " WHERE m.state = 30 ORDER BY m.id LIMIT 6",
+    )
+    early = await pg.fetch(pool, "SELECT provider_key, received_at FROM early_receipts LIMIT 6")
+    return f"state, in_queue, due, count, early: {rows}\nstuck: {stuck}\nearly: {early}"
 
 
 async def settle(pool: aiopg.Pool, ids: set[str], timeout: float) -> None:
