@@ -13,6 +13,7 @@ close Redis and the database pool.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import os
 import socket
@@ -41,7 +42,8 @@ from gateway.services.submit import SubmitService
 from gateway.services.sweeper import Sweeper
 from gateway.services.webhooks import WebhookService
 from gateway.settings import ProviderConfig, Settings
-from providers.base import Provider, ReceiptSink
+from providers.backoff import backoff_delay
+from providers.base import Provider, ProviderError, ReceiptSink
 from providers.smpp.provider import SmppProvider
 from routing.choose import Route
 
@@ -123,7 +125,7 @@ class Gateway:
             spawn(self.webhooks.run(), "webhooks")
 
     async def _start_dispatch(self) -> None:
-        await asyncio.gather(*(p.start() for p in self.providers.values()))
+        await asyncio.gather(*(self._first_bind(p) for p in self.providers.values()))
         outcomes = OutcomeWriter(
             self.pool, self.queue, self.events, self.id_forms, self.settings.store.batch_rows,
         )
@@ -135,6 +137,27 @@ class Gateway:
         self._spawn(self.receipts.writer.run(), "receipts-writer")
         self._spawn(outcomes.writer.run(), "outcomes-writer")
         self._spawn(self.dispatcher.run(), "dispatcher")
+
+    async def _first_bind(self, provider: Provider) -> None:
+        """Wait briefly for a provider's first bind; a provider that is down must not keep
+        the gateway from starting: its messages wait, and it is bound in the background."""
+        try:
+            await asyncio.wait_for(provider.start(), self.settings.dispatch.first_bind_wait_s)
+        except (ProviderError, TimeoutError) as exc:
+            log.warning("provider %s not bound yet (%s); retrying in the background",
+                        provider.name, exc)
+            self._spawn(self._keep_binding(provider), f"bind {provider.name}")
+
+    async def _keep_binding(self, provider: Provider) -> None:
+        for attempt in itertools.count():
+            await asyncio.sleep(backoff_delay(attempt, 1.0, 30.0))
+            try:
+                await provider.start()
+            except ProviderError as exc:
+                log.warning("provider %s: bind failed (%s)", provider.name, exc)
+            else:
+                log.info("provider %s bound", provider.name)
+                return
 
     def _spawn(self, coro: Any, name: str) -> None:
         task = asyncio.create_task(coro, name=name)

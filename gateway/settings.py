@@ -84,6 +84,7 @@ class DispatchSettings:
     retry_base_s: float = 2.0
     retry_cap_s: float = 300.0
     weights: tuple[int, ...] = (16, 4, 1)  # otp, transactional, bulk
+    first_bind_wait_s: float = 5.0  # at start; a provider still down then binds in the background
 
 
 @dataclass(frozen=True)

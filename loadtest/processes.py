@@ -63,7 +63,7 @@ def spawn(
     name: str, argv: Sequence[str], log_dir: Path, env: Mapping[str, str] | None = None
 ) -> Child:
     log_path = log_dir / f"{name}.log"
-    out = log_path.open("ab")
+    out = log_path.open("wb")  # a fresh log: an old "listening on" line must not be read
     proc = subprocess.Popen(
         [sys.executable, *argv], stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         env={**os.environ, **(env or {})}, start_new_session=True,

@@ -170,12 +170,21 @@ RETURNING m.id, m.client_id, m.submitted_at, m.provider
 PARTS_SQL = """
 INSERT INTO message_parts (provider, provider_key, message_id, part, provider_message_id)
 SELECT * FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::smallint[], %s::text[])
-ON CONFLICT (provider, provider_key) DO NOTHING
+ON CONFLICT (provider, provider_key) DO UPDATE
+  SET message_id = EXCLUDED.message_id, part = EXCLUDED.part,
+      provider_message_id = EXCLUDED.provider_message_id, status = NULL, error_code = NULL,
+      done_at = NULL, submitted_at = now()
+  WHERE message_parts.message_id <> EXCLUDED.message_id
 """
+# Providers reuse ids (counters wrap, SMSCs restart): the newest message takes the key over.
+# The same message's key again is a retried batch and changes nothing.
 
+# A receipt overtakes its submit response by seconds; an older one with the same id is
+# about an earlier message that reused it.
 TAKE_EARLY_SQL = """
 DELETE FROM early_receipts e USING unnest(%s::text[], %s::text[]) AS k(provider, key)
 WHERE e.provider = k.provider AND e.provider_key = k.key
+  AND e.received_at > now() - interval '10 minutes'
 RETURNING e.provider, e.provider_message_id, e.status, e.error_code, e.done_at
 """
 

@@ -68,7 +68,9 @@ INSERT INTO early_receipts (provider, provider_key, provider_message_id, status,
                             done_at)
 SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::smallint[], %s::text[],
                      %s::timestamptz[])
-ON CONFLICT (provider, provider_key) DO NOTHING
+ON CONFLICT (provider, provider_key) DO UPDATE
+  SET provider_message_id = EXCLUDED.provider_message_id, status = EXCLUDED.status,
+      error_code = EXCLUDED.error_code, done_at = EXCLUDED.done_at, received_at = now()
 """
 
 
