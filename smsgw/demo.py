@@ -90,7 +90,7 @@ def _start(urls: ServerUrls, data_dir: Path, log_dir: Path) -> Demo:
 
 def demo_config(smsc_port: int, http_port: int, window: int = 500) -> str:
     return f"""
-log_level = "INFO"
+log_level = "WARNING"
 [http]
 port = {http_port}
 [[providers]]

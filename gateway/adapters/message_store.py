@@ -62,6 +62,12 @@ class StatusEvent:
     error_code: str | None
 
 
+def _by_id(item: Submitted | Retry | FinalUpdate) -> int:
+    """Every batch locks its rows in ascending id order, so that concurrent batches
+    (claims, outcomes, receipts) wait for each other instead of deadlocking."""
+    return item.message_id
+
+
 INSERT_SQL = """
 INSERT INTO messages (id, client_id, client_ref, destination, sender, body, encoding, parts,
                       priority, callback_url, send_at, expires_at, due_at)
@@ -210,6 +216,7 @@ async def record_submitted(
     """Inside a transaction: state → submitted, one row per part, and the early receipts
     that were waiting for these ids (returned for the receipt path to apply)."""
     await lock_providers(cur, [s.provider for s in batch])
+    batch = sorted(batch, key=_by_id)
     await cur.execute(
         SUBMITTED_SQL,
         ([s.message_id for s in batch], [s.provider for s in batch], [s.price for s in batch]),
@@ -237,6 +244,7 @@ WHERE m.id = u.id AND m.state < 30
 
 
 async def schedule_retries(cur: Any, batch: Sequence[Retry]) -> None:
+    batch = sorted(batch, key=_by_id)
     await cur.execute(
         RETRY_SQL,
         ([r.message_id for r in batch], [r.delay_s for r in batch], [r.error_code for r in batch]),
@@ -272,6 +280,7 @@ SELECT id, client_id, state, done_at, provider, error_code FROM upd
 
 async def record_final(cur: Any, batch: Sequence[FinalUpdate]) -> list[StatusEvent]:
     """Move messages to a final state (monotonic) and schedule their webhooks, atomically."""
+    batch = sorted(batch, key=_by_id)
     await cur.execute(
         FINAL_SQL,
         (

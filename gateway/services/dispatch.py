@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import aiopg
+import psycopg2
 from redis.exceptions import ResponseError
 
 from gateway.adapters import message_store as store
@@ -140,7 +141,18 @@ class Dispatcher:
                 await asyncio.sleep(1.0)
                 continue
             if entries:
+                await self._admit_or_leave(entries)
+
+    async def _admit_or_leave(self, entries: list[Entry]) -> None:
+        """A database error must not stop dispatch: the entries stay pending and are
+        reclaimed once idle (and a deadlock, rare with ordered locking, is retried)."""
+        for attempt in range(3):
+            try:
                 await self._admit(entries)
+                return
+            except (psycopg2.Error, OSError) as exc:
+                log.warning("claiming %d entries failed (%r)", len(entries), exc)
+                await asyncio.sleep(0.2 * (attempt + 1))
 
     async def _read(self, room: dict[Priority, int]) -> list[Entry]:
         counts = {p: min(n, self._settings.read_batch) for p, n in room.items()}
@@ -174,7 +186,7 @@ class Dispatcher:
                 continue
             if entries:
                 log.info("reclaimed %d entries from dead consumers", len(entries))
-                await self._admit(entries)
+                await self._admit_or_leave(entries)
 
     # --- sending --------------------------------------------------------------------
     async def _send_loop(self) -> None:
