@@ -27,6 +27,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from gateway.adapters import client_store, pg
+from gateway.adapters.batching import Batcher
 from gateway.adapters.client_store import Client
 from gateway.adapters.redis_queue import RedisQueue
 from gateway.core.ids import IdGenerator
@@ -69,9 +70,11 @@ class Gateway:
         self.events = EventPublisher(self.queue, settings.queue.events_maxlen)
         self.id_forms = {p.name: IdForms() for p in settings.providers}
         self.receipts = ReceiptService(pool, self.events, self.id_forms, settings.store.batch_rows)
-        self.providers: dict[str, Provider] = {
-            p.name: build_provider(p, self.receipts.sink) for p in settings.providers
-        } if "dispatch" in roles else {}
+        self.providers: dict[str, Provider] = (
+            {p.name: build_provider(p, self.receipts.sink) for p in settings.providers}
+            if "dispatch" in roles
+            else {}
+        )
         self.submit: SubmitService
         self.dispatcher: Dispatcher | None = None
         self.sweeper = Sweeper(settings.dispatch, pool, self.queue)
@@ -103,7 +106,10 @@ class Gateway:
     async def _prepare(self) -> None:
         node = (await pg.fetch(self.pool, "SELECT nextval('id_nodes')"))[0][0]
         self.submit = SubmitService(
-            self.pool, self.queue, IdGenerator(int(node)), self.settings.store,
+            self.pool,
+            self.queue,
+            IdGenerator(int(node)),
+            self.settings.store,
             self.settings.dispatch,
         )
         await self.queue.ensure_groups()
@@ -127,11 +133,21 @@ class Gateway:
     async def _start_dispatch(self) -> None:
         await asyncio.gather(*(self._first_bind(p) for p in self.providers.values()))
         outcomes = OutcomeWriter(
-            self.pool, self.queue, self.events, self.id_forms, self.settings.store.batch_rows,
+            self.pool,
+            self.queue,
+            self.events,
+            self.id_forms,
+            self.settings.store.batch_rows,
         )
         self.dispatcher = Dispatcher(
-            self.settings.dispatch, self.pool, self.queue, self.providers, self._routes(),
-            outcomes, self.id_forms, f"{socket.gethostname()}:{os.getpid()}",
+            self.settings.dispatch,
+            self.pool,
+            self.queue,
+            self.providers,
+            self._routes(),
+            outcomes,
+            self.id_forms,
+            f"{socket.gethostname()}:{os.getpid()}",
         )
         self._outcomes = outcomes
         self._spawn(self.receipts.writer.run(), "receipts-writer")
@@ -144,8 +160,9 @@ class Gateway:
         try:
             await asyncio.wait_for(provider.start(), self.settings.dispatch.first_bind_wait_s)
         except (ProviderError, TimeoutError) as exc:
-            log.warning("provider %s not bound yet (%s); retrying in the background",
-                        provider.name, exc)
+            log.warning(
+                "provider %s not bound yet (%s); retrying in the background", provider.name, exc
+            )
             self._spawn(self._keep_binding(provider), f"bind {provider.name}")
 
     async def _keep_binding(self, provider: Provider) -> None:
@@ -182,12 +199,14 @@ class Gateway:
         self._tasks.clear()
 
     async def _flush_writers(self, deadline_s: float) -> None:
-        writers = [self.submit.writer, self.submit.enqueuer, self.receipts.writer]
+        writers: list[Batcher[Any, Any]] = [
+            self.submit.writer,
+            self.submit.enqueuer,
+            self.receipts.writer,
+        ]
         if self.dispatcher is not None:
             writers.append(self._outcomes.writer)
-        end = time.monotonic() + deadline_s
-        while any(w.pending for w in writers) and time.monotonic() < end:
-            await asyncio.sleep(0.01)
+        await asyncio.gather(*(w.drained(deadline_s) for w in writers))
 
     async def authenticate(self, api_key: str) -> Client | None:
         """Key → client, cached briefly so that intake costs no query per request."""
@@ -202,8 +221,10 @@ class Gateway:
         return client
 
     async def readiness(self) -> dict[str, bool]:
-        checks = {"database": await _ok(pg.fetch(self.pool, "SELECT 1")),
-                  "queue": await _ok(self.redis.ping())}
+        checks = {
+            "database": await _ok(pg.fetch(self.pool, "SELECT 1")),
+            "queue": await _ok(self.redis.ping()),
+        }
         for name, provider in self.providers.items():
             checks[f"provider:{name}"] = provider.ready
         return checks
@@ -223,4 +244,3 @@ async def _ok(awaitable: Any) -> bool:
     except Exception:
         return False
     return True
-

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin
@@ -82,27 +82,34 @@ def _convert_union(options: tuple[Any, ...], value: Any, key: str) -> Any:
 
 
 def _convert_scalar(hint: Any, value: Any, key: str) -> Any:
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(key, "must be true or false")
-        return value
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(key, "must be an integer")
-        return value
-    if hint is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(key, "must be a number")
-        return float(value)
-    if hint is Decimal:
-        return _decimal(value, key)
-    if hint is Path:
-        return Path(_string(value, key))
-    if hint is str:
-        return _string(value, key)
+    converter = _SCALARS.get(hint)
+    if converter is not None:
+        return converter(value, key)
     if isinstance(hint, type) and hasattr(hint, "from_config"):
         return hint.from_config(_string(value, key))
     raise ConfigError(key, f"unsupported setting type {hint!r}")
+
+
+def _bool(value: Any, key: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(key, "must be true or false")
+    return value
+
+
+def _int(value: Any, key: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(key, "must be an integer")
+    return value
+
+
+def _float(value: Any, key: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(key, "must be a number")
+    return float(value)
+
+
+def _path(value: Any, key: str) -> Path:
+    return Path(_string(value, key))
 
 
 def _string(value: Any, key: str) -> str:
@@ -113,7 +120,7 @@ def _string(value: Any, key: str) -> str:
 
 def _decimal(value: Any, key: str) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ConfigError(key, "must be a decimal number (a string like \"0.35\" keeps it exact)")
+        raise ConfigError(key, 'must be a decimal number (a string like "0.35" keeps it exact)')
     try:
         result = Decimal(str(value))
     except InvalidOperation:
@@ -121,3 +128,13 @@ def _decimal(value: Any, key: str) -> Decimal:
     if not result.is_finite() or result < 0:
         raise ConfigError(key, "must be a finite, non-negative number")
     return result
+
+
+_SCALARS: dict[Any, Callable[[Any, str], Any]] = {
+    bool: _bool,
+    int: _int,
+    float: _float,
+    Decimal: _decimal,
+    Path: _path,
+    str: _string,
+}

@@ -26,7 +26,7 @@ MOBILE_CODES = ("903", "905", "909", "911", "915", "916", "921", "926", "929", "
 def messages(count: int, seed: int = 1) -> Iterator[dict[str, Any]]:
     """Russian mobile numbers, a mix of GSM-7 and Cyrillic texts (some of two parts)."""
     rng = random.Random(seed)
-    for n in range(count):
+    for _ in range(count):
         yield {
             "to": f"+7{rng.choice(MOBILE_CODES)}{rng.randrange(10**7):07d}",
             "text": rng.choice(TEXTS).format(n=rng.randrange(100000, 999999)),
@@ -82,7 +82,9 @@ async def _worker(
             progress(result)
 
 
-async def _post(http: aiohttp.ClientSession, chunk: list[dict[str, Any]], result: LoadResult) -> None:
+async def _post(
+    http: aiohttp.ClientSession, chunk: list[dict[str, Any]], result: LoadResult
+) -> None:
     for attempt in range(50):
         started = time.monotonic()
         async with http.post("/v1/messages/batch", json={"messages": chunk}) as response:

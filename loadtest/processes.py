@@ -65,8 +65,12 @@ def spawn(
     log_path = log_dir / f"{name}.log"
     out = log_path.open("wb")  # a fresh log: an old "listening on" line must not be read
     proc = subprocess.Popen(
-        [sys.executable, *argv], stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        env={**os.environ, **(env or {})}, start_new_session=True,
+        [sys.executable, *argv],
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, **(env or {})},
+        start_new_session=True,
     )
     out.close()
     return Child(name, proc, log_path)

@@ -17,5 +17,5 @@ def backoff_delay(
     ``attempt`` counts from 0. Half of the delay is kept fixed so that a crowd of retrying
     clients never retries at once (full jitter can pick ~0) yet still spreads out.
     """
-    ceiling = min(cap, base * (2 ** min(attempt, 62)))
+    ceiling = min(cap, base * 2.0 ** min(attempt, 62))
     return ceiling / 2 + rand() * ceiling / 2

@@ -8,7 +8,7 @@ inbound traffic through a callback that must never block.
 Errors::
 
     ProviderError
-    ├── ProviderTemporaryError   retry later (throttled, queue full, no bind up); carries retry_after
+    ├── ProviderTemporaryError   retry later (throttled, queue full, unbound); has retry_after
     └── ProviderPermanentError   the provider refused this message for good; carries the code
 """
 

@@ -60,9 +60,10 @@ def choose(
     considered = tuple((r.provider, _status(state.get(r.provider))) for r in serving)
     up = [r for r in serving if _ready(state.get(r.provider))]
     free = [r for r in up if state[r.provider].capacity > 0]
-    pick = (free or up or [None])[0]
-    if pick is None:
+    candidates = free or up
+    if not candidates:
         return Decision(None, None, "all_down", considered)
+    pick = candidates[0]
     reason = "cheapest_with_capacity" if free else "cheapest_up_waiting"
     return Decision(pick.provider, pick.price_per_part * request.parts, reason, considered)
 

@@ -26,7 +26,8 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def _setup_logging(level: str) -> None:
     logging.basicConfig(
-        level=level, stream=sys.stderr,
+        level=level,
+        stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s[%(process)d] %(message)s",
     )
     logging.getLogger("aiosmpplib").setLevel(logging.WARNING)
@@ -90,7 +91,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="smsgw", description="smsgw: a high-throughput SMS gateway")
+    parser = argparse.ArgumentParser(
+        prog="smsgw", description="smsgw: a high-throughput SMS gateway"
+    )
     parser.add_argument("--config", help="TOML settings file (or SMSGW_CONFIG)")
     parser.add_argument("--data-dir", help="where embedded servers keep their data")
     sub = parser.add_subparsers(dest="command", required=True)

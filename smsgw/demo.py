@@ -75,8 +75,22 @@ def run_demo(settings: Settings, count: int, concurrency: int, batch: int) -> in
 
 
 def _start(urls: ServerUrls, data_dir: Path, log_dir: Path) -> Demo:
-    smsc = spawn("smsc", ["-m", "loadtest.smsc", "--port", "0", "--system-id", "smsgw",
-                          "--password", "secret", "--receipt-delay", "0.1"], log_dir)
+    smsc = spawn(
+        "smsc",
+        [
+            "-m",
+            "loadtest.smsc",
+            "--port",
+            "0",
+            "--system-id",
+            "smsgw",
+            "--password",
+            "secret",
+            "--receipt-delay",
+            "0.1",
+        ],
+        log_dir,
+    )
     smsc_port = wait_for_port(smsc)
     http_port = free_port()
     config = data_dir / "demo.toml"
@@ -105,20 +119,24 @@ window = {window}
 """
 
 
-async def _drive(demo: Demo, count: int, concurrency: int, batch: int, peaks: dict[str, float]) -> bool:
+async def _drive(
+    demo: Demo, count: int, concurrency: int, batch: int, peaks: dict[str, float]
+) -> bool:
     async with pg.open_pool(demo.urls.database_url, 2) as pool:
         client = await client_store.create(pool, f"demo-{time.time_ns()}")
         base = f"http://127.0.0.1:{demo.http_port}"
-        load = asyncio.create_task(
-            loadgen.send(base, client.api_key, count, batch, concurrency)
-        )
+        load = asyncio.create_task(loadgen.send(base, client.api_key, count, batch, concurrency))
         await _watch(pool, client.client.id, load, count, demo, peaks)
         result = load.result()
         return await _summary(pool, client.client.id, result)
 
 
 async def _watch(
-    pool: Any, client_id: int, load: asyncio.Task[Any], count: int, demo: Demo,
+    pool: Any,
+    client_id: int,
+    load: asyncio.Task[Any],
+    count: int,
+    demo: Demo,
     peaks: dict[str, float],
 ) -> None:
     started, last_final, stalled_since = time.monotonic(), -1, time.monotonic()
@@ -128,8 +146,10 @@ async def _watch(
         counts = dict(await pg.fetch(pool, STATES_SQL, (client_id,)))
         total, final = sum(counts.values()), counts.get("final", 0)
         rate = final / max(time.monotonic() - started, 1e-9)
-        line = (f"\raccepted {total:>9,}  submitted {counts.get('submitted', 0) + final:>9,}  "
-                f"final {final:>9,}  ({rate:,.0f}/s end to end)")
+        line = (
+            f"\raccepted {total:>9,}  submitted {counts.get('submitted', 0) + final:>9,}  "
+            f"final {final:>9,}  ({rate:,.0f}/s end to end)"
+        )
         print(line, end="", flush=True)
         if load.done() and (final >= total or load.exception()):
             break
@@ -145,8 +165,10 @@ async def _summary(pool: Any, client_id: int, load: loadgen.LoadResult) -> bool:
     row = (await pg.fetch(pool, SUMMARY_SQL, (client_id,)))[0]
     total, submitted, final, sub_span, done_span, p50, p99, s50, s99 = row
     print("\n== summary ==")
-    print(f"accepted     {load.accepted:>10,}   {load.accepted / load.seconds:>9,.0f}/s "
-          f"(HTTP batches of {len(load.latencies_ms) and load.accepted // len(load.latencies_ms)})")
+    print(
+        f"accepted     {load.accepted:>10,}   {load.accepted / load.seconds:>9,.0f}/s "
+        f"(HTTP batches of {len(load.latencies_ms) and load.accepted // len(load.latencies_ms)})"
+    )
     print(f"submitted    {submitted:>10,}   {submitted / float(sub_span or 1):>9,.0f}/s")
     print(f"receipts     {final:>10,}   {final / float(done_span or 1):>9,.0f}/s (final states)")
     print(f"accept → submitted  p50 {_ms(s50)}  p99 {_ms(s99)}")

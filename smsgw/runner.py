@@ -54,8 +54,9 @@ async def run_until_signalled(settings: Settings, urls: ServerUrls, roles: Itera
     async with serving(settings, urls, roles) as gateway:
         log.info("smsgw running (roles: %s); SIGTERM drains and stops", ",".join(sorted(roles)))
         crashed = asyncio.ensure_future(gateway.crashed.wait())
-        await asyncio.wait([crashed, asyncio.ensure_future(stop.wait())],
-                           return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(
+            [crashed, asyncio.ensure_future(stop.wait())], return_when=asyncio.FIRST_COMPLETED
+        )
         code = 1 if gateway.crashed.is_set() else 0
     log.info("smsgw stopped")
     return code

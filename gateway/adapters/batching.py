@@ -95,6 +95,13 @@ class Batcher(Generic[T, R]):
 
     async def _run_batch(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
         try:
+            await self._flush_batch(batch)
+        finally:
+            for _ in batch:
+                self._queue.task_done()
+
+    async def _flush_batch(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
+        try:
             results = await self._flush_with_retry([item for item, _ in batch])
         except asyncio.CancelledError:
             _fail_all(batch, ConnectionError(f"{self.name}: shutting down"))
@@ -108,6 +115,15 @@ class Batcher(Generic[T, R]):
         for (_, future), result in zip(batch, results, strict=True):
             if not future.done():
                 future.set_result(result)
+
+    async def drained(self, within: float) -> bool:
+        """Wait until everything queued so far has been flushed (or failed)."""
+        try:
+            async with asyncio.timeout(within):
+                await self._queue.join()
+        except TimeoutError:
+            return False
+        return True
 
     async def _flush_with_retry(self, items: list[T]) -> Sequence[R]:
         """Retry a failed flush (a database restarting) for up to ``retry_for`` seconds.
@@ -127,6 +143,7 @@ class Batcher(Generic[T, R]):
     def _fail_queued(self) -> None:
         while not self._queue.empty():
             _, future = self._queue.get_nowait()
+            self._queue.task_done()
             if not future.done():
                 future.set_exception(ConnectionError(f"{self.name}: shutting down"))
 

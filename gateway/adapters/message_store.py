@@ -161,9 +161,7 @@ async def claim(pool: aiopg.Pool, ids: Sequence[int], lease_s: float) -> list[Ou
     """Lease queued messages to this dispatcher; those with an outcome or a live lease
     elsewhere are left out (invariant 3: never submit a message with an outcome)."""
     rows = await fetch(pool, CLAIM_SQL, (lease_s, sorted(ids)))
-    return [
-        Outbound(r[0], r[1], r[2], r[3], r[4], Priority(r[5]), r[6], r[7], r[8]) for r in rows
-    ]
+    return [Outbound(r[0], r[1], r[2], r[3], r[4], Priority(r[5]), r[6], r[7], r[8]) for r in rows]
 
 
 SUBMITTED_SQL = """
@@ -221,7 +219,9 @@ async def record_submitted(
         SUBMITTED_SQL,
         ([s.message_id for s in batch], [s.provider for s in batch], [s.price for s in batch]),
     )
-    events = [StatusEvent(r[0], r[1], State.SUBMITTED, r[2], r[3], None) for r in await cur.fetchall()]
+    events = [
+        StatusEvent(r[0], r[1], State.SUBMITTED, r[2], r[3], None) for r in await cur.fetchall()
+    ]
     parts = [
         (s.provider, key, s.message_id, n + 1, pid)
         for s in batch
@@ -314,6 +314,14 @@ async def forget_queue(pool: aiopg.Pool) -> int:
     return int(rows[0][0])
 
 
+async def forget_early_receipts(pool: aiopg.Pool, older_than_s: float) -> None:
+    await fetch(
+        pool,
+        "DELETE FROM early_receipts WHERE received_at < now() - %s * interval '1 second'",
+        (older_than_s,),
+    )
+
+
 MESSAGE_SQL = f"""
 SELECT id, client_id, client_ref, destination, sender, encoding, parts, priority,
        {state_label_sql("state")}, provider, price, error_code, attempts, send_at, expires_at,
@@ -326,9 +334,27 @@ async def get(pool: aiopg.Pool, message_id: int, client_id: int) -> dict[str, An
     rows = await fetch(pool, MESSAGE_SQL, (message_id, client_id))
     if not rows:
         return None
-    keys = (
-        "id client_id client_ref to from encoding parts priority status provider price "
-        "error_code attempts send_at expires_at accepted_at queued_at submitted_at done_at "
-        "callback_url parts_delivered"
-    ).split()
+    keys = [
+        "id",
+        "client_id",
+        "client_ref",
+        "to",
+        "from",
+        "encoding",
+        "parts",
+        "priority",
+        "status",
+        "provider",
+        "price",
+        "error_code",
+        "attempts",
+        "send_at",
+        "expires_at",
+        "accepted_at",
+        "queued_at",
+        "submitted_at",
+        "done_at",
+        "callback_url",
+        "parts_delivered",
+    ]
     return dict(zip(keys, rows[0], strict=True))

@@ -74,5 +74,3 @@ async def _apply(cur: Any, name: str, sql: str) -> None:
     async with cur.begin():
         await cur.execute(sql)
         await cur.execute("INSERT INTO schema_migrations (name) VALUES (%s)", (name,))
-
-

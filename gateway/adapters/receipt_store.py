@@ -5,8 +5,9 @@
    duplicate changes nothing);
 3. recompute the touched messages' outcome from all their parts and move them
    (monotonic, with their webhooks) through ``message_store.record_final``;
-4. keep receipts that matched nothing in ``early_receipts``: their submit response
-   may not be recorded yet; ``record_submitted`` picks them up when it is.
+4. keep receipts that matched no open part in ``early_receipts``: their submit response
+   may not be recorded yet; ``record_submitted`` picks them up when it is (the sweeper
+   deletes them after a day).
 """
 
 from __future__ import annotations
@@ -81,7 +82,9 @@ async def apply_receipts(cur: Any, batch: Sequence[ReceiptIn]) -> ReceiptOutcome
     fresh = _fresh_parts(batch, matches)
     touched = await _update_parts(cur, fresh) if fresh else []
     events = await record_final(cur, await _outcomes(cur, touched)) if touched else []
-    unmatched = [r for i, r in enumerate(batch) if i not in matches]
+    # A part that already has its outcome may be an earlier message whose id the provider
+    # reused: keep the receipt as early too, for the newer part it may be about.
+    unmatched = [r for i, r in enumerate(batch) if not matches.get(i, ("", False))[1]]
     if unmatched:
         await _keep_early(cur, unmatched)
     return ReceiptOutcome(events, len(matches), len(unmatched))
@@ -101,7 +104,9 @@ def _fresh_parts(
     for idx, (key, is_open) in matches.items():
         r = batch[idx]
         if is_open:
-            fresh.setdefault((r.provider, key), (r.provider, key, int(r.state), r.error_code, r.done_at))
+            fresh.setdefault(
+                (r.provider, key), (r.provider, key, int(r.state), r.error_code, r.done_at)
+            )
     return list(fresh.values())
 
 

@@ -61,14 +61,19 @@ class RedisQueue:
             return []
         pipe = self.client.pipeline(transaction=False)
         for priority, count in sorted(wanted.items()):
-            pipe.xreadgroup(self.group, consumer, {self.streams[priority]: ">"}, count=count,
-                            block=block_ms if len(wanted) == 1 else None)
+            pipe.xreadgroup(
+                self.group,
+                consumer,
+                {self.streams[priority]: ">"},
+                count=count,
+                block=block_ms if len(wanted) == 1 else None,
+            )
         replies = await pipe.execute()
         return [e for reply in replies for e in _entries(reply, self._priority_of)]
 
     async def wait(self, consumer: str, counts: dict[Priority, int], block_ms: int) -> list[Entry]:
         """Block until any stream with room has entries (one call over all of them)."""
-        streams = {self.streams[p]: ">" for p, n in counts.items() if n > 0}
+        streams: dict[Any, Any] = {self.streams[p]: ">" for p, n in counts.items() if n > 0}
         count = max(counts.values(), default=0)
         if not streams or count <= 0:
             return []

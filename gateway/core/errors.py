@@ -1,12 +1,12 @@
 """The gateway's errors. Each maps to one HTTP status at the edge::
 
-    GatewayError
-    ├── ValidationError        400/422  a field of the request is wrong (names the field)
-    ├── AuthError              401      no or unknown API key
-    ├── NotFound               404
-    ├── Conflict               409
-    ├── Overloaded             503      the pipeline is full; carries retry_after
-    └── RoutingError           422      no route takes this destination
+GatewayError
+├── ValidationError        400/422  a field of the request is wrong (names the field)
+├── AuthError              401      no or unknown API key
+├── NotFound               404
+├── Conflict               409
+├── Overloaded             503      the pipeline is full; carries retry_after
+└── RoutingError           422      no route takes this destination
 """
 
 from __future__ import annotations

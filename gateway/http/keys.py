@@ -9,4 +9,4 @@ from aiohttp import web
 if TYPE_CHECKING:
     from gateway.app import Gateway
 
-GATEWAY = web.AppKey["Gateway"]("gateway")
+GATEWAY: web.AppKey[Gateway] = web.AppKey("gateway")

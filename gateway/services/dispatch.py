@@ -39,8 +39,8 @@ from providers.base import (
     Provider,
     ProviderPermanentError,
     ProviderTemporaryError,
-    SubmitResult,
     Submission,
+    SubmitResult,
 )
 from routing.choose import Decision, Route, RouteRequest, RouteState, choose
 
@@ -232,15 +232,22 @@ class Dispatcher:
         m = job.message
         s = self._settings
         verdict = after_temporary_failure(
-            m.attempts, s.max_attempts, retry_after, m.expires_at, datetime.now(UTC),
-            s.retry_base_s, s.retry_cap_s,
+            m.attempts,
+            s.max_attempts,
+            retry_after,
+            m.expires_at,
+            datetime.now(UTC),
+            s.retry_base_s,
+            s.retry_cap_s,
         )
         if isinstance(verdict, GiveUp):
             await self._finish(job, store.FinalUpdate(m.id, verdict.state, code))
         else:
             await self._finish(job, store.Retry(m.id, verdict.delay_s, code))
 
-    async def _finish(self, job: Job, outcome: store.Submitted | store.Retry | store.FinalUpdate) -> None:
+    async def _finish(
+        self, job: Job, outcome: store.Submitted | store.Retry | store.FinalUpdate
+    ) -> None:
         await self._outcomes.record(Done(job.entries, outcome))
 
 

@@ -16,10 +16,10 @@ import aiopg
 
 from gateway.adapters import message_store as store
 from gateway.adapters.batching import Batcher
+from gateway.adapters.receipt_store import apply_receipts
 from gateway.adapters.redis_queue import Entry, RedisQueue
 from gateway.core.receipts import AUTO, IdForms, early_keys
 from gateway.services.events import EventPublisher
-from gateway.adapters.receipt_store import apply_receipts
 from gateway.services.receipts import early_receipts
 
 log = logging.getLogger("gateway.dispatch")

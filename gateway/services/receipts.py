@@ -75,8 +75,9 @@ class ReceiptService:
 
     def _done(self, future: Any) -> None:
         if not future.cancelled() and future.exception() is not None:
-            log.warning("a receipt was not stored (%r); its SMSC will send it again",
-                        future.exception())
+            log.warning(
+                "a receipt was not stored (%r); its SMSC will send it again", future.exception()
+            )
 
     async def _apply(self, batch: Sequence[ReceiptIn]) -> list[None]:
         async with self._pool.acquire() as conn, conn.cursor() as cur, cur.begin():
@@ -86,10 +87,18 @@ class ReceiptService:
         return [None] * len(batch)
 
 
-def early_receipts(rows: Sequence[tuple[Any, ...]], id_forms: Mapping[str, IdForms]) -> list[ReceiptIn]:
+def early_receipts(
+    rows: Sequence[tuple[Any, ...]], id_forms: Mapping[str, IdForms]
+) -> list[ReceiptIn]:
     """Rows taken from ``early_receipts`` as receipts to apply again."""
     return [
-        ReceiptIn(provider, pid, receipt_keys(pid, id_forms.get(provider, AUTO)), State(status),
-                  error, done_at)
+        ReceiptIn(
+            provider,
+            pid,
+            receipt_keys(pid, id_forms.get(provider, AUTO)),
+            State(status),
+            error,
+            done_at,
+        )
         for provider, pid, status, error, done_at in rows
     ]

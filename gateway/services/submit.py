@@ -46,7 +46,10 @@ class SubmitService:
         self._ids = ids
         self._grace_s = dispatch.enqueue_grace_s
         self.writer: Batcher[tuple[int, NewMessage], _Stored] = Batcher(
-            "accept", self._insert, store.batch_rows, store.batch_wait_ms / 1000,
+            "accept",
+            self._insert,
+            store.batch_rows,
+            store.batch_wait_ms / 1000,
             store.pending_limit,
         )
         self.enqueuer: Batcher[tuple[int, NewMessage], None] = Batcher(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 import aiopg
 
@@ -29,6 +30,7 @@ class Sweeper:
         self._queue = queue
         self.enqueued = 0
         self.rebuilds = 0
+        self._last_cleanup = 0.0
 
     async def run(self) -> None:
         while True:
@@ -40,6 +42,7 @@ class Sweeper:
 
     async def sweep(self) -> int:
         await self._check_epoch()
+        await self._forget_old_receipts()
         total = 0
         for _ in range(100):  # bounded: a sweep never runs away
             due = await store.due(self._pool, 5000)
@@ -53,6 +56,13 @@ class Sweeper:
             log.info("enqueued %d due messages", total)
         self.enqueued += total
         return total
+
+    async def _forget_old_receipts(self) -> None:
+        """Receipts that never found their part (garbage ids, duplicates) go after a day."""
+        now = time.monotonic()
+        if now - self._last_cleanup > 60:
+            self._last_cleanup = now
+            await store.forget_early_receipts(self._pool, 24 * 3600)
 
     async def _check_epoch(self) -> None:
         if await self._queue.epoch_present():

@@ -47,10 +47,10 @@ from typing import TypeVar
 from aiosmpplib import AbstractBroker, BindMode, SmppMessage, SmppSessionState
 
 from providers.base import (
+    Ack,
     ProviderError,
     ProviderPermanentError,
     ProviderTemporaryError,
-    Ack,
     ReceiptSink,
     Submission,
     SubmitResult,

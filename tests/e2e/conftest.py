@@ -34,7 +34,9 @@ from smsgw.runner import serving
 
 @pytest.fixture
 async def smsc() -> AsyncIterator[SmscSimulator]:
-    sim = SmscSimulator(SmscConfig(port=0, system_id="smsgw", password="secret", receipt_delay=0.05))
+    sim = SmscSimulator(
+        SmscConfig(port=0, system_id="smsgw", password="secret", receipt_delay=0.05)
+    )
     await sim.start()
     yield sim
     await sim.stop()
@@ -42,8 +44,15 @@ async def smsc() -> AsyncIterator[SmscSimulator]:
 
 def gateway_settings(smsc_port: int, **dispatch: Any) -> Settings:
     smpp = SmppSettings(
-        name="sim", host="127.0.0.1", port=smsc_port, system_id="smsgw", password="secret",
-        window=50, enquire_link_interval=5.0, response_timeout=2.0, reconnect_min=0.1,
+        name="sim",
+        host="127.0.0.1",
+        port=smsc_port,
+        system_id="smsgw",
+        password="secret",
+        window=50,
+        enquire_link_interval=5.0,
+        response_timeout=2.0,
+        reconnect_min=0.1,
         reconnect_max=0.5,
     )
     provider = ProviderConfig("sim", "smpp", Decimal("0.35"), smpp)
@@ -73,17 +82,19 @@ class Api:
             assert response.status == 200, await response.text()
             return dict(await response.json())
 
-    async def wait_status(self, message_id: str, *statuses: str, timeout: float = 15.0) -> dict[str, Any]:
-        return await wait_for(lambda: self._status_in(message_id, statuses), timeout)
+    async def wait_status(
+        self, message_id: str, *statuses: str, within: float = 15.0
+    ) -> dict[str, Any]:
+        return await wait_for(lambda: self._status_in(message_id, statuses), within)
 
     async def _status_in(self, message_id: str, statuses: tuple[str, ...]) -> dict[str, Any] | None:
         found = await self.get(message_id)
         return found if found["status"] in statuses else None
 
 
-async def wait_for(probe: Callable[[], Awaitable[Any]], timeout: float = 15.0) -> Any:
+async def wait_for(probe: Callable[[], Awaitable[Any]], within: float = 15.0) -> Any:
     """Poll ``probe`` until it returns something truthy, with a deadline."""
-    deadline = asyncio.get_running_loop().time() + timeout
+    deadline = asyncio.get_running_loop().time() + within
     while True:
         value = await probe()
         if value:

@@ -36,7 +36,8 @@ async def test_oversized_body_is_refused(api: Api) -> None:
 
 async def test_unknown_key_is_401_and_no_key_too(api: Api) -> None:
     async with api.http.post(
-        "/v1/messages", json={"to": "+79211234567", "text": "x"},
+        "/v1/messages",
+        json={"to": "+79211234567", "text": "x"},
         headers={"Authorization": "Bearer sk_wrong"},
     ) as response:
         assert response.status == 401

@@ -71,9 +71,9 @@ async def describe(pool: aiopg.Pool) -> str:
     return f"state, in_queue, due, count, early: {rows}\nstuck: {stuck}\nearly: {early}"
 
 
-async def settle(pool: aiopg.Pool, ids: set[str], timeout: float) -> None:
+async def settle(pool: aiopg.Pool, ids: set[str], within: float) -> None:
     try:
-        await wait_for(lambda: all_final(pool, ids), timeout=timeout)
+        await wait_for(lambda: all_final(pool, ids), within=within)
     except TimeoutError:
         raise AssertionError(await describe(pool)) from None
 
@@ -99,7 +99,9 @@ async def gateway_process(
 
 
 def start_gateway(config: Path, env: dict[str, str], port: int) -> Child:
-    child = spawn("gateway", ["-m", "smsgw.cli", "--config", str(config), "run"], config.parent, env)
+    child = spawn(
+        "gateway", ["-m", "smsgw.cli", "--config", str(config), "run"], config.parent, env
+    )
     wait_for_http(child, f"http://127.0.0.1:{port}/v1/ready")
     return child
 
@@ -115,7 +117,7 @@ async def test_sigkill_mid_load_loses_nothing(
     gateway = await asyncio.to_thread(start_gateway, config, env, port)
     try:
         load = asyncio.create_task(sender.run(6000))
-        await wait_for(lambda: _at_least(sender, 2000), timeout=60)
+        await wait_for(lambda: _at_least(sender, 2000), within=60)
         gateway.kill()  # SIGKILL: no drain, no unbind
         gateway = await asyncio.to_thread(start_gateway, config, env, port)
         await asyncio.wait_for(load, 120)

@@ -79,9 +79,11 @@ async def _state(pool: aiopg.Pool, message_id: int, state: int) -> bool:
 
 async def test_status_webhook_is_signed_and_retried(api: Api, receiver: Receiver) -> None:
     receiver.answers = [500]  # the first attempt fails; the retry must carry the same id
-    _, body = await api.send(to="+79211234567", text="hook", callback_url=receiver.url, client_ref="r1")
+    _, body = await api.send(
+        to="+79211234567", text="hook", callback_url=receiver.url, client_ref="r1"
+    )
     await api.wait_status(body["id"], "delivered")
-    await wait_for(lambda: _calls(receiver, 2), timeout=20)
+    await wait_for(lambda: _calls(receiver, 2), within=20)
     (h1, b1), (h2, b2) = receiver.calls[:2]
     assert h1["webhook-id"] == h2["webhook-id"] and b1 == b2
     for headers, raw in receiver.calls[:2]:

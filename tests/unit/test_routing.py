@@ -55,8 +55,10 @@ def test_choice_is_eligible_and_cheapest_with_capacity(a: int, b: int, c: int, t
     chosen = next(r for r in ROUTES if r.provider == decision.provider)
     assert any(to.startswith(p) for p in chosen.prefixes) and live[chosen.provider].ready
     cheaper_free = [
-        r for r in ROUTES
-        if r.price_per_part < chosen.price_per_part and live[r.provider].capacity > 0
+        r
+        for r in ROUTES
+        if r.price_per_part < chosen.price_per_part
+        and live[r.provider].capacity > 0
         and any(to.startswith(p) for p in r.prefixes)
     ]
     assert not cheaper_free

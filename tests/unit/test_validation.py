@@ -81,7 +81,19 @@ def test_too_many_parts() -> None:
     assert field_of(text="Я" * 67 * 11) == "text"
 
 
-@given(st.dictionaries(st.text(max_size=12), st.one_of(st.none(), st.integers(), st.text(max_size=40), st.booleans(), st.lists(st.integers(), max_size=2)), max_size=8))
+@given(
+    st.dictionaries(
+        st.text(max_size=12),
+        st.one_of(
+            st.none(),
+            st.integers(),
+            st.text(max_size=40),
+            st.booleans(),
+            st.lists(st.integers(), max_size=2),
+        ),
+        max_size=8,
+    )
+)
 def test_any_json_object_is_accepted_or_named(data: dict[str, Any]) -> None:
     try:
         parse_message(data, CTX)
