@@ -1,0 +1,73 @@
+"""The message store against a real PostgreSQL: monotonic states, claims, idempotent inserts."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import aiopg
+
+from gateway.adapters import message_store as store
+from gateway.adapters.pg import fetch
+from gateway.core.ids import IdGenerator
+from gateway.core.lifecycle import State
+from gateway.core.message import NewMessage, Priority
+
+IDS = IdGenerator(node=900)
+
+
+def message(ref: str | None = None) -> NewMessage:
+    return NewMessage(1, "+79211234567", "Shop", "hi", Priority.BULK, "gsm7", 1, client_ref=ref)
+
+
+async def state_of(pool: aiopg.Pool, message_id: int) -> State:
+    return State(
+        (await fetch(pool, "SELECT state FROM messages WHERE id = %s", (message_id,)))[0][0]
+    )
+
+
+async def transaction(pool: aiopg.Pool, func, *args):  # type: ignore[no-untyped-def]
+    async with pool.acquire() as conn, conn.cursor() as cur, cur.begin():
+        return await func(cur, *args)
+
+
+async def test_a_late_submitted_never_moves_a_final_state_back(
+    pool: aiopg.Pool, clean: None
+) -> None:
+    mid = IDS.next()
+    await store.insert(pool, [(mid, message())], 10.0)
+    [claimed] = await store.claim(pool, [mid], 60.0)
+    await transaction(pool, store.record_final, [store.FinalUpdate(mid, State.DELIVERED)])
+    late = store.Submitted(mid, "sim", Decimal("0.35"), ("ab",), ("ab",))
+    events, _ = await transaction(pool, store.record_submitted, [late], [])
+    assert events == [] and await state_of(pool, mid) is State.DELIVERED
+    again = await transaction(pool, store.record_final, [store.FinalUpdate(mid, State.REJECTED)])
+    assert again == [] and await state_of(pool, mid) is State.DELIVERED
+    assert claimed.id == mid
+
+
+async def test_a_message_with_an_outcome_is_never_claimed_again(
+    pool: aiopg.Pool, clean: None
+) -> None:
+    done, waiting = IDS.next(), IDS.next()
+    await store.insert(pool, [(done, message()), (waiting, message())], 10.0)
+    await transaction(pool, store.record_final, [store.FinalUpdate(done, State.EXPIRED)])
+    claimed = await store.claim(pool, [done, waiting], 60.0)
+    assert [m.id for m in claimed] == [waiting]
+    assert await store.claim(pool, [waiting], 60.0) == []  # leased: not twice at once
+
+
+async def test_insert_is_idempotent_by_id_and_by_client_ref(pool: aiopg.Pool, clean: None) -> None:
+    first, second = IDS.next(), IDS.next()
+    assert await store.insert(pool, [(first, message("r"))], 10.0) == {first: first}
+    assert await store.insert(pool, [(first, message("r"))], 10.0) == {first: first}
+    assert await store.insert(pool, [(second, message("r"))], 10.0) == {second: first}
+
+
+async def test_due_messages_are_found_by_the_sweeper(pool: aiopg.Pool, clean: None) -> None:
+    mid = IDS.next()
+    await store.insert(pool, [(mid, message())], 0.0)
+    assert (mid, Priority.BULK) in await store.due(pool, 100)
+    await store.mark_queued(pool, [mid])
+    assert await store.due(pool, 100) == []
+    assert await store.forget_queue(pool) == 1
+    assert (mid, Priority.BULK) in await store.due(pool, 100)

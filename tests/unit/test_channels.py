@@ -1,0 +1,22 @@
+"""The dispatcher's channels serve OTP first without starving bulk."""
+
+from __future__ import annotations
+
+from gateway.core.message import Outbound, Priority
+from gateway.services.dispatch import Channels, Job
+
+
+def job(n: int, priority: Priority) -> Job:
+    return Job(Outbound(n, 1, "+79211234567", "S", "t", priority, 1, 1, None), ())
+
+
+async def test_otp_overtakes_a_bulk_backlog_and_bulk_still_moves() -> None:
+    channels = Channels(capacity=1000, weights=(16, 4, 1))
+    for n in range(100):
+        channels.put(job(n, Priority.BULK))
+    for n in range(100, 120):
+        channels.put(job(n, Priority.OTP))
+    order = [(await channels.get()).message.priority for _ in range(21)]
+    assert order[0] is Priority.OTP
+    assert order.count(Priority.OTP) == 20 and order.count(Priority.BULK) == 1
+    assert channels.room()[Priority.BULK] == 1000 - 99
