@@ -188,9 +188,8 @@ class Gateway:
 
     async def stop(self, deadline_s: float = 10.0) -> None:
         """Drain and stop (see the module docstring for the order)."""
-        dispatcher_task = next((t for t in self._tasks if t.get_name() == "dispatcher"), None)
-        if dispatcher_task is not None and self.dispatcher is not None:
-            dispatcher_task.cancel()  # stops reading; in-flight submits end with it
+        if self.dispatcher is not None:
+            await self.dispatcher.drain(deadline_s)
         await self._flush_writers(deadline_s)
         await asyncio.gather(*(p.close() for p in self.providers.values()), return_exceptions=True)
         for task in self._tasks:

@@ -138,6 +138,9 @@ def receipt_from_deliver_sm(
     """
     if not is_receipt(esm_class):
         return None
+    fast = _from_tlvs(provider, short_message, tlvs)
+    if fast is not None:
+        return fast
     fields = parse_receipt_text(_decode_text(short_message)) or _NO_TEXT
     message_id = _tlv_message_id(tlvs) or _clean(fields.id or "")
     if not message_id:
@@ -149,6 +152,20 @@ def receipt_from_deliver_sm(
         error_code=_tlv_error(tlvs) or _text_error(fields.err),
         done_at=parse_done_date(fields.done_date),
     )
+
+
+def _from_tlvs(provider: str, short_message: bytes, tlvs: Mapping[int, bytes]) -> Receipt | None:
+    """The common case, without parsing the text: TLVs give the id and the state (and the
+    error, if any); only the done date is read from the text, by a plain search."""
+    message_id, status = _tlv_message_id(tlvs), _tlv_status(tlvs)
+    if not message_id or status is None:
+        return None
+    error = _tlv_error(tlvs)
+    if error is None and status is not ReceiptStatus.DELIVERED:
+        return None  # the error code may be only in the text: take the full path
+    at = short_message.find(b"done date:")
+    done = short_message[at + 10 : at + 20].decode("latin-1") if at >= 0 else None
+    return Receipt(provider, message_id, status, error, parse_done_date(done))
 
 
 def canonical_id(provider_message_id: str) -> str:

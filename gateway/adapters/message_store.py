@@ -200,11 +200,12 @@ FROM (SELECT DISTINCT unnest(%s::text[]) AS p ORDER BY 1) AS providers
 
 
 async def lock_providers(cur: Any, providers: Sequence[str]) -> None:
-    """Serialise recording parts and applying receipts per provider, across processes.
+    """Serialise looking for early receipts and storing them, per provider, across processes.
 
-    Without it a receipt batch could miss a part committed a moment later by another
-    transaction and leave the receipt waiting for ever; with it each sees the other's
-    commit (READ COMMITTED, lock taken first). Sorted to avoid deadlocks."""
+    Without it a receipt could miss a part being committed by another transaction at the
+    same moment, and that transaction miss the receipt, leaving it waiting for ever; with
+    it the later one sees the earlier one's commit (READ COMMITTED, each statement after
+    the lock takes a new snapshot). Held only for that step. Sorted against deadlocks."""
     await cur.execute(LOCK_PROVIDERS_SQL, (list(providers),))
 
 
@@ -213,7 +214,6 @@ async def record_submitted(
 ) -> tuple[list[StatusEvent], list[tuple[Any, ...]]]:
     """Inside a transaction: state → submitted, one row per part, and the early receipts
     that were waiting for these ids (returned for the receipt path to apply)."""
-    await lock_providers(cur, [s.provider for s in batch])
     batch = sorted(batch, key=_by_id)
     await cur.execute(
         SUBMITTED_SQL,
@@ -230,6 +230,7 @@ async def record_submitted(
     await cur.execute(PARTS_SQL, tuple(map(list, zip(*parts, strict=True))) if parts else ([],) * 5)
     early: list[tuple[Any, ...]] = []
     if early_keys:
+        await lock_providers(cur, [s.provider for s in batch])
         await cur.execute(TAKE_EARLY_SQL, ([p for p, _ in early_keys], [k for _, k in early_keys]))
         early = list(await cur.fetchall())
     return events, early

@@ -77,8 +77,9 @@ ON CONFLICT (provider, provider_key) DO UPDATE
 
 async def apply_receipts(cur: Any, batch: Sequence[ReceiptIn]) -> ReceiptOutcome:
     """Inside a transaction: apply final receipts; see the module docstring."""
-    await lock_providers(cur, [r.provider for r in batch])
     matches = await _match(cur, batch)
+    if any(not matches.get(i, ("", False))[1] for i in range(len(batch))):
+        matches = await _match_locked(cur, batch, matches)
     fresh = _fresh_parts(batch, matches)
     touched = await _update_parts(cur, fresh) if fresh else []
     events = await record_final(cur, await _outcomes(cur, touched)) if touched else []
@@ -88,6 +89,21 @@ async def apply_receipts(cur: Any, batch: Sequence[ReceiptIn]) -> ReceiptOutcome
     if unmatched:
         await _keep_early(cur, unmatched)
     return ReceiptOutcome(events, len(matches), len(unmatched))
+
+
+async def _match_locked(
+    cur: Any, batch: Sequence[ReceiptIn], matches: dict[int, tuple[str, bool]]
+) -> dict[int, tuple[str, bool]]:
+    """Match again, under the providers' lock, the receipts that found no open part.
+
+    Only these may become early receipts, so only they must not race a transaction that
+    is recording their parts (``record_submitted`` takes the same lock before it looks
+    for early receipts). Receipts that matched go without the lock: the common case
+    never waits."""
+    missing = [i for i in range(len(batch)) if not matches.get(i, ("", False))[1]]
+    await lock_providers(cur, [batch[i].provider for i in missing])
+    again = await _match(cur, [batch[i] for i in missing])
+    return matches | {missing[j]: found for j, found in again.items()}
 
 
 async def _match(cur: Any, batch: Sequence[ReceiptIn]) -> dict[int, tuple[str, bool]]:

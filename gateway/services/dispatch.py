@@ -114,12 +114,16 @@ class Dispatcher:
         self.senders = max(8, min(4000, window))
         self.channels = Channels(max(settings.read_batch, self.senders), settings.weights)
         self.in_flight = 0
+        self._intake: list[asyncio.Task[None]] = []
+        self._idle = asyncio.Event()
 
     async def run(self) -> None:
         await self._queue.ensure_groups()
         async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(self._read_loop())
-            tasks.create_task(self._reclaim_loop())
+            self._intake = [
+                tasks.create_task(self._read_loop()),
+                tasks.create_task(self._reclaim_loop()),
+            ]
             for _ in range(self.senders):
                 tasks.create_task(self._send_loop())
 
@@ -193,10 +197,25 @@ class Dispatcher:
         while True:
             job = await self.channels.get()
             self.in_flight += 1
+            self._idle.clear()
             try:
                 await self._send(job)
             finally:
                 self.in_flight -= 1
+                if not self.in_flight and not len(self.channels):
+                    self._idle.set()
+
+    async def drain(self, within: float) -> None:
+        """Stop reading the queue and let what was claimed be sent, for at most ``within``
+        seconds; what is left keeps its lease and goes again once the lease expires."""
+        for task in self._intake:
+            task.cancel()
+        if self.in_flight or len(self.channels):
+            try:
+                async with asyncio.timeout(within):
+                    await self._idle.wait()
+            except TimeoutError:
+                log.warning("drain: %d submissions still in flight", self.in_flight)
 
     async def _send(self, job: Job) -> None:
         decision = self._route(job.message)

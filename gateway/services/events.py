@@ -1,7 +1,12 @@
-"""Committed state changes, published on the events stream for webhooks' peers and modules."""
+"""Committed state changes, published on the events stream for the modules.
+
+One stream entry per committed batch (``v`` = format version, ``events`` = a JSON list of
+``{id, client_id, status, at, provider?, error_code?}``): one XADD per batch, not per
+message."""
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 
@@ -18,8 +23,11 @@ class EventPublisher:
 
     async def publish(self, events: Sequence[StatusEvent]) -> None:
         """Best effort: the record is already in PostgreSQL; a lost event is not a lost state."""
+        if not events:
+            return
+        entry = {"v": "1", "events": json.dumps([_fields(e) for e in events])}
         try:
-            await self._queue.publish([_fields(e) for e in events], self._maxlen)
+            await self._queue.publish([entry], self._maxlen)
         except Exception as exc:  # Redis down must not fail a committed batch
             log.warning("could not publish %d events: %r", len(events), exc)
 
