@@ -205,6 +205,20 @@ class _ServerProcess:
             raise EmbeddedServerError(f"embedded {self.label} in {self._dir} is not started")
         return self._url(self._port)
 
+    def stop(self) -> None:
+        """Stop the server (``_terminate``) and wait for its exit."""
+        if not self._dir.exists():
+            return
+        with _locked(self._dir):
+            pid = self._live_pid()
+            if pid is not None:
+                self._terminate(pid)
+                log.info("stopped %s (pid %d) in %s", self.label, pid, self._dir)
+            self._forget()
+
+    def _terminate(self, pid: int) -> None:
+        raise NotImplementedError
+
     def kill(self) -> None:
         """SIGKILL the server and its children, as a crash would, and wait until it is gone."""
         with _locked(self._dir):
@@ -389,16 +403,9 @@ class EmbeddedPostgres(_ServerProcess):
             self._port = port
         return self.url
 
-    def stop(self) -> None:
-        """Fast shutdown (SIGINT, what ``pg_ctl -m fast`` sends), waiting for the exit."""
-        if not self._dir.exists():
-            return
-        with _locked(self._dir):
-            pid = self._live_pid()
-            if pid is not None:
-                self._end(pid, (signal.SIGINT, signal.SIGQUIT))
-                log.info("stopped PostgreSQL (pid %d) in %s", pid, self._pgdata)
-            self._forget()
+    def _terminate(self, pid: int) -> None:
+        """Fast shutdown (SIGINT, what ``pg_ctl -m fast`` sends)."""
+        self._end(pid, (signal.SIGINT, signal.SIGQUIT))
 
     def _url(self, port: int) -> str:
         return f"postgresql://{PG_SUPERUSER}@{HOST}:{port}/{quote(self._database, safe='')}"
@@ -552,16 +559,9 @@ class EmbeddedRedis(_ServerProcess):
             self._port = port
         return self.url
 
-    def stop(self) -> None:
-        """SHUTDOWN NOSAVE, falling back to SIGTERM and SIGKILL; waits for the exit."""
-        if not self._dir.exists():
-            return
-        with _locked(self._dir):
-            pid = self._live_pid()
-            if pid is not None:
-                self._shutdown(pid)
-                log.info("stopped Redis (pid %d) in %s", pid, self._dir)
-            self._forget()
+    def _terminate(self, pid: int) -> None:
+        """SHUTDOWN NOSAVE, falling back to SIGTERM and SIGKILL."""
+        self._shutdown(pid)
 
     def _url(self, port: int) -> str:
         return f"redis://{HOST}:{port}/0"

@@ -9,6 +9,7 @@ and the final figures from PostgreSQL.
 from __future__ import annotations
 
 import asyncio
+import resource
 import sys
 import time
 from dataclasses import dataclass
@@ -194,6 +195,7 @@ def _record_peaks(demo: Demo, peaks: dict[str, float]) -> None:
 
 
 def _print_rss(peaks: dict[str, float]) -> None:
+    peaks["load generator"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print("peak RSS: " + ", ".join(f"{name} {mb:.0f} MB" for name, mb in peaks.items()))
 
 
