@@ -64,6 +64,9 @@ class Batcher(Generic[T, R]):
     async def call(self, item: T) -> R:
         return await (await self.put(item))
 
+    def has_room(self, items: int) -> bool:
+        return self._queue.maxsize - self._queue.qsize() >= items
+
     @property
     def pending(self) -> int:
         return self._queue.qsize()

@@ -222,11 +222,14 @@ async def record_submitted(
     events = [
         StatusEvent(r[0], r[1], State.SUBMITTED, r[2], r[3], None) for r in await cur.fetchall()
     ]
-    parts = [
-        (s.provider, key, s.message_id, n + 1, pid)
-        for s in batch
-        for n, (pid, key) in enumerate(zip(s.part_ids, s.part_keys, strict=True))
-    ]
+    # One row per key: an SMSC answering the same id twice in a batch must not fail it.
+    parts = list(
+        {
+            (s.provider, key): (s.provider, key, s.message_id, n + 1, pid)
+            for s in batch
+            for n, (pid, key) in enumerate(zip(s.part_ids, s.part_keys, strict=True))
+        }.values()
+    )
     await cur.execute(PARTS_SQL, tuple(map(list, zip(*parts, strict=True))) if parts else ([],) * 5)
     early: list[tuple[Any, ...]] = []
     if early_keys:

@@ -94,7 +94,7 @@ async def post_batch(request: web.Request) -> web.Response:
 async def get_message(request: web.Request) -> web.Response:
     client = await _client(request)
     raw = request.match_info["id"]
-    if not raw.isdigit() or len(raw) > 19:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 19:
         raise NotFound("no such message", "id")
     found = await message_store.get(request.app[GATEWAY].pool, int(raw), client.id)
     if found is None:

@@ -24,10 +24,10 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import aiopg
-import psycopg2
 from redis.exceptions import ResponseError
 
 from gateway.adapters import message_store as store
+from gateway.adapters.failures import TRANSIENT
 from gateway.adapters.redis_queue import Entry, RedisQueue
 from gateway.core.lifecycle import State
 from gateway.core.message import Outbound, Priority
@@ -51,6 +51,7 @@ log = logging.getLogger("gateway.dispatch")
 class Job:
     message: Outbound
     entries: tuple[Entry, ...]
+    claimed_at: float = 0.0  # loop time of the claim: the lease runs from here
 
 
 class Channels:
@@ -138,14 +139,21 @@ class Dispatcher:
                 entries = await self._read(room)
             except ResponseError as exc:  # NOGROUP: Redis lost its data; recreate
                 log.warning("queue read failed (%s); recreating consumer groups", exc)
-                await self._queue.ensure_groups()
+                await self._recreate_groups()
                 continue
-            except (ConnectionError, OSError) as exc:
+            except TRANSIENT as exc:
                 log.warning("queue unreachable: %r", exc)
                 await asyncio.sleep(1.0)
                 continue
             if entries:
                 await self._admit_or_leave(entries)
+
+    async def _recreate_groups(self) -> None:
+        try:
+            await self._queue.ensure_groups()
+        except TRANSIENT as exc:
+            log.warning("could not recreate consumer groups: %r", exc)
+            await asyncio.sleep(1.0)
 
     async def _admit_or_leave(self, entries: list[Entry]) -> None:
         """A database error must not stop dispatch: the entries stay pending and are
@@ -154,7 +162,7 @@ class Dispatcher:
             try:
                 await self._admit(entries)
                 return
-            except (psycopg2.Error, OSError) as exc:
+            except TRANSIENT as exc:
                 log.warning("claiming %d entries failed (%r)", len(entries), exc)
                 await asyncio.sleep(0.2 * (attempt + 1))
 
@@ -167,10 +175,11 @@ class Dispatcher:
         by_id: dict[int, list[Entry]] = {}
         for entry in entries:
             by_id.setdefault(entry.message_id, []).append(entry)
+        claimed_at = asyncio.get_running_loop().time()
         claimed = await store.claim(self._pool, list(by_id), self._settings.lease_s)
         now = datetime.now(UTC)
         for message in claimed:
-            job = Job(message, tuple(by_id.pop(message.id)))
+            job = Job(message, tuple(by_id.pop(message.id)), claimed_at)
             if message.expires_at is not None and message.expires_at <= now:
                 await self._finish(job, store.FinalUpdate(message.id, State.EXPIRED, "validity"))
             else:
@@ -185,7 +194,7 @@ class Dispatcher:
             await asyncio.sleep(min(10.0, self._settings.lease_s / 2))
             try:
                 entries = await self._queue.reclaim(self._consumer, idle_ms, 500)
-            except (ConnectionError, OSError, ResponseError) as exc:
+            except TRANSIENT as exc:
                 log.warning("reclaim failed: %r", exc)
                 continue
             if entries:
@@ -218,6 +227,8 @@ class Dispatcher:
                 log.warning("drain: %d submissions still in flight", self.in_flight)
 
     async def _send(self, job: Job) -> None:
+        if self._lease_running_out(job):
+            return  # not acked: its entry is reclaimed and claimed afresh, never sent twice
         decision = self._route(job.message)
         if decision.provider is None:
             await self._no_route(job, decision)
@@ -231,6 +242,12 @@ class Dispatcher:
         else:
             assert decision.price is not None
             await self._finish(job, self._submitted(decision.provider, decision.price, result))
+
+    def _lease_running_out(self, job: Job) -> bool:
+        """A job that waited most of its lease in a channel (a slow provider) is left:
+        once the lease expires the sweeper or another dispatcher may send it too."""
+        age = asyncio.get_running_loop().time() - job.claimed_at
+        return age > self._settings.lease_s * 0.8
 
     def _route(self, message: Outbound) -> Decision:
         state = {n: RouteState(p.ready, p.capacity()) for n, p in self._providers.items()}

@@ -58,12 +58,16 @@ class SubmitService:
 
     async def accept(self, messages: Sequence[NewMessage]) -> list[Accepted]:
         """Commit the messages; returns once they are durable. Raises Overloaded if full."""
+        if not self.writer.has_room(len(messages)):  # all or nothing: no 503 for a half
+            raise Overloaded("the gateway is at capacity, retry shortly", 1.0)
         rows = [(self._ids.next(), m) for m in messages]
-        try:
-            futures = [self.writer.offer(row) for row in rows]
-        except QueueFull:
-            raise Overloaded("the gateway is at capacity, retry shortly", 1.0) from None
-        stored = await asyncio.gather(*futures)
+        futures = [self.writer.offer(row) for row in rows]
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        failure = next((r for r in results if isinstance(r, BaseException)), None)
+        if failure is not None:  # most likely not committed; client_ref makes a retry safe
+            log.warning("accept failed: %r", failure)
+            raise Overloaded("the database is unavailable, retry shortly", 2.0)
+        stored = [r for r in results if isinstance(r, _Stored)]
         return [Accepted(s.id, m, s.duplicate) for (_, m), s in zip(rows, stored, strict=True)]
 
     async def _insert(self, rows: Sequence[tuple[int, NewMessage]]) -> list[_Stored]:

@@ -17,6 +17,7 @@ import time
 import aiopg
 
 from gateway.adapters import message_store as store
+from gateway.adapters.failures import TRANSIENT
 from gateway.adapters.redis_queue import RedisQueue
 from gateway.settings import DispatchSettings
 
@@ -36,7 +37,7 @@ class Sweeper:
         while True:
             try:
                 await self.sweep()
-            except (ConnectionError, OSError) as exc:
+            except TRANSIENT as exc:
                 log.warning("sweep failed: %r", exc)
             await asyncio.sleep(self._settings.sweep_interval_s)
 

@@ -18,6 +18,7 @@ import aiohttp
 import aiopg
 
 from gateway.adapters import webhook_store
+from gateway.adapters.failures import TRANSIENT
 from gateway.adapters.webhook_store import Delivery
 from gateway.core.signing import headers
 from gateway.settings import WebhookSettings
@@ -47,12 +48,12 @@ class WebhookService:
         lease = self._settings.timeout_s * 3 + 30
         try:
             batch = await webhook_store.claim(self._pool, self._settings.batch, lease)
-        except (ConnectionError, OSError) as exc:
+            if batch:
+                results = await asyncio.gather(*(self._send(session, d) for d in batch))
+                await self._record(batch, results)
+        except TRANSIENT as exc:  # unrecorded attempts are made again when the lease ends
             log.warning("outbox unreachable: %r", exc)
             return 0
-        if batch:
-            results = await asyncio.gather(*(self._send(session, d) for d in batch))
-            await self._record(batch, results)
         return len(batch)
 
     async def _send(self, session: aiohttp.ClientSession, delivery: Delivery) -> str | None:

@@ -79,6 +79,8 @@ async def test_other_clients_messages_are_not_found(api: Api) -> None:
         assert response.status == 404
     async with api.http.get("/v1/messages/abc") as response:
         assert response.status == 404
+    async with api.http.get("/v1/messages/²") as response:  # isdigit() but not int()
+        assert response.status == 404
 
 
 async def test_health_ready_and_openapi(api: Api) -> None:
