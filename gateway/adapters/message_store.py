@@ -313,7 +313,8 @@ async def forget_queue(pool: aiopg.Pool) -> int:
     rows = await fetch(
         pool,
         "WITH r AS (UPDATE messages SET in_queue = false, due_at = LEAST(due_at, now()) "
-        "WHERE in_queue AND state < 30 RETURNING 1) SELECT count(*) FROM r",
+        "WHERE id IN (SELECT id FROM messages WHERE in_queue AND state < 30 ORDER BY id "
+        "FOR UPDATE) AND in_queue RETURNING 1) SELECT count(*) FROM r",  # id order: no deadlock
     )
     return int(rows[0][0])
 

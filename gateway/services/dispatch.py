@@ -158,7 +158,7 @@ class Dispatcher:
     async def _admit_or_leave(self, entries: list[Entry]) -> None:
         """A database error must not stop dispatch: the entries stay pending and are
         reclaimed once idle (and a deadlock, rare with ordered locking, is retried)."""
-        for attempt in range(3):
+        for attempt in range(5):
             try:
                 await self._admit(entries)
                 return
