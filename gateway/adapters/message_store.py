@@ -62,6 +62,13 @@ class StatusEvent:
     error_code: str | None
 
 
+# Every batched update of messages first locks its rows in id order, so that concurrent
+# batches (claims, queue marks, outcomes, receipts) wait for each other, never deadlock.
+LOCK_ROWS = (
+    "WITH locked AS (SELECT id FROM messages WHERE id = ANY(%s::bigint[]) ORDER BY id FOR UPDATE)"
+)
+
+
 def _by_id(item: Submitted | Retry | FinalUpdate) -> int:
     """Every batch locks its rows in ascending id order, so that concurrent batches
     (claims, outcomes, receipts) wait for each other instead of deadlocking."""
@@ -133,24 +140,27 @@ def _columns(rows: Sequence[tuple[int, NewMessage]]) -> tuple[list[Any], ...]:
     )
 
 
-MARK_QUEUED_SQL = """
+MARK_QUEUED_SQL = f"""
+{LOCK_ROWS}
 UPDATE messages m SET in_queue = true, state = GREATEST(m.state, 20),
        queued_at = COALESCE(m.queued_at, now())
-FROM unnest(%s::bigint[]) AS u(id)
+FROM locked u
 WHERE m.id = u.id AND m.state < 30 AND NOT m.in_queue AND (m.state = 10 OR m.due_at <= now())
 """
 
 
 async def mark_queued(pool: aiopg.Pool, ids: Sequence[int]) -> None:
     """After XADD: the message is in a stream. A claim that got there first wins."""
-    await fetch(pool, MARK_QUEUED_SQL, (sorted(ids),))
+    await fetch(pool, MARK_QUEUED_SQL, (list(ids),))
 
 
-CLAIM_SQL = """
+CLAIM_SQL = f"""
+{LOCK_ROWS}
 UPDATE messages m SET in_queue = false, due_at = now() + %s * interval '1 second',
        state = GREATEST(m.state, 20), queued_at = COALESCE(m.queued_at, now()),
        attempts = m.attempts + 1
-WHERE m.id = ANY(%s::bigint[]) AND m.state < 30
+FROM locked l
+WHERE m.id = l.id AND m.state < 30
   AND (m.state = 10 OR m.in_queue OR m.due_at <= now())
 RETURNING m.id, m.client_id, m.destination, m.sender, m.body, m.priority, m.parts,
           m.attempts, m.expires_at
@@ -160,13 +170,15 @@ RETURNING m.id, m.client_id, m.destination, m.sender, m.body, m.priority, m.part
 async def claim(pool: aiopg.Pool, ids: Sequence[int], lease_s: float) -> list[Outbound]:
     """Lease queued messages to this dispatcher; those with an outcome or a live lease
     elsewhere are left out (invariant 3: never submit a message with an outcome)."""
-    rows = await fetch(pool, CLAIM_SQL, (lease_s, sorted(ids)))
+    rows = await fetch(pool, CLAIM_SQL, (list(ids), lease_s))
     return [Outbound(r[0], r[1], r[2], r[3], r[4], Priority(r[5]), r[6], r[7], r[8]) for r in rows]
 
 
-SUBMITTED_SQL = """
+SUBMITTED_SQL = f"""
+{LOCK_ROWS}
 UPDATE messages m SET state = 30, submitted_at = now(), provider = u.provider, price = u.price
 FROM unnest(%s::bigint[], %s::text[], %s::numeric[]) AS u(id, provider, price)
+JOIN locked l ON l.id = u.id
 WHERE m.id = u.id AND m.state < 30
 RETURNING m.id, m.client_id, m.submitted_at, m.provider
 """
@@ -215,9 +227,9 @@ async def record_submitted(
     """Inside a transaction: state → submitted, one row per part, and the early receipts
     that were waiting for these ids (returned for the receipt path to apply)."""
     batch = sorted(batch, key=_by_id)
+    ids = [s.message_id for s in batch]
     await cur.execute(
-        SUBMITTED_SQL,
-        ([s.message_id for s in batch], [s.provider for s in batch], [s.price for s in batch]),
+        SUBMITTED_SQL, (ids, ids, [s.provider for s in batch], [s.price for s in batch])
     )
     events = [
         StatusEvent(r[0], r[1], State.SUBMITTED, r[2], r[3], None) for r in await cur.fetchall()
@@ -239,10 +251,12 @@ async def record_submitted(
     return events, early
 
 
-RETRY_SQL = """
+RETRY_SQL = f"""
+{LOCK_ROWS}
 UPDATE messages m SET due_at = now() + u.delay * interval '1 second', in_queue = false,
        error_code = u.code
 FROM unnest(%s::bigint[], %s::float8[], %s::text[]) AS u(id, delay, code)
+JOIN locked l ON l.id = u.id
 WHERE m.id = u.id AND m.state < 30
 """
 
@@ -251,12 +265,17 @@ async def schedule_retries(cur: Any, batch: Sequence[Retry]) -> None:
     batch = sorted(batch, key=_by_id)
     await cur.execute(
         RETRY_SQL,
-        ([r.message_id for r in batch], [r.delay_s for r in batch], [r.error_code for r in batch]),
+        (
+            [r.message_id for r in batch],
+            [r.message_id for r in batch],
+            [r.delay_s for r in batch],
+            [r.error_code for r in batch],
+        ),
     )
 
 
 FINAL_SQL = f"""
-WITH u AS (
+{LOCK_ROWS}, u AS (
   SELECT * FROM unnest(%s::bigint[], %s::smallint[], %s::text[], %s::timestamptz[])
     AS u(id, state, error_code, done_at)
 ), upd AS (
@@ -264,7 +283,7 @@ WITH u AS (
          done_at = COALESCE(u.done_at, now()), in_queue = false,
          parts_delivered = CASE WHEN u.state = {State.DELIVERED.value} THEN m.parts
                                 ELSE m.parts_delivered END
-  FROM u WHERE m.id = u.id AND m.state / 10 < u.state / 10
+  FROM u JOIN locked l ON l.id = u.id WHERE m.id = u.id AND m.state / 10 < u.state / 10
   RETURNING m.*
 ), hooks AS (
   INSERT INTO webhook_outbox (message_id, client_id, url, payload)
@@ -288,6 +307,7 @@ async def record_final(cur: Any, batch: Sequence[FinalUpdate]) -> list[StatusEve
     await cur.execute(
         FINAL_SQL,
         (
+            [f.message_id for f in batch],
             [f.message_id for f in batch],
             [int(f.state) for f in batch],
             [f.error_code for f in batch],
