@@ -46,6 +46,7 @@ from typing import TypeVar
 
 from aiosmpplib import AbstractBroker, BindMode, SmppMessage, SmppSessionState
 
+from providers.backoff import backoff_delay
 from providers.base import (
     Ack,
     ProviderError,
@@ -84,6 +85,7 @@ from providers.smpp.status import (
 InboundSink = Callable[[InboundPart], None]
 _T = TypeVar("_T")
 _R = TypeVar("_R")
+_PART_RETRIES = 5
 
 
 class SmppProvider:
@@ -148,8 +150,23 @@ class SmppProvider:
 
     async def submit(self, submission: Submission) -> SubmitResult:
         bodies = self._bodies(submission)
-        part_ids = [await self._send(body, submission) for body in bodies]
+        part_ids: list[str] = []
+        for body in bodies:
+            if part_ids:
+                part_ids.append(await self._send_later_part(body, submission))
+            else:
+                part_ids.append(await self._send(body, submission))
         return SubmitResult(submission.message_id, tuple(part_ids))
+
+    async def _send_later_part(self, body: bytes, submission: Submission) -> str:
+        """Once a part has gone, a temporary refusal of a later one is retried here, a few
+        times: sending the whole message again would deliver its first parts twice."""
+        for attempt in range(_PART_RETRIES):
+            try:
+                return await self._send(body, submission)
+            except ProviderTemporaryError as exc:
+                await asyncio.sleep(max(exc.retry_after, backoff_delay(attempt, 0.2, 5.0)))
+        return await self._send(body, submission)
 
     @property
     def in_flight(self) -> int:

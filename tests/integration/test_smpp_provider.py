@@ -345,3 +345,21 @@ def test_vendor_status_is_permanent_and_masking_keeps_only_the_ends() -> None:
     error = status_error(0x401)
     assert isinstance(error, ProviderPermanentError) and error.code == "0x00000401"
     assert _mask("+79211234567") == "+7921*****67"
+
+
+async def test_a_later_part_refused_for_now_is_retried_not_the_whole_message(
+    make: Factory, sim: SmscSimulator
+) -> None:
+    """Resending a whole multi-part message would deliver its first parts twice."""
+    provider = await make()
+    sim.update(throttle_ratio=0.3, seed=7)
+    text = "Длинное сообщение для проверки частей. " * 4  # 3 UCS-2 parts
+    done = 0
+    for n in range(8):
+        try:
+            result = await provider.submit(submission(n, text))
+        except ProviderTemporaryError:
+            continue  # refused at the first part: nothing went
+        assert len(result.part_ids) == 3
+        done += 1
+    assert done > 0 and sim.stats.resp_ok == 3 * done  # no part accepted twice or in vain
