@@ -146,3 +146,22 @@ async def test_flushall_mid_load_rebuilds_the_queue(
     await settle(pool, sender.accepted, 120)
     assert api.gateway.sweeper.rebuilds >= 1
     assert await count(pool, DUPLICATES_SQL) <= WINDOW
+
+
+@pytest.mark.timeout(120)
+async def test_sigterm_drains_and_unbinds(
+    gateway_process: tuple[Path, dict[str, str], int], pool: aiopg.Pool, smsc: SmscSimulator
+) -> None:
+    config, env, port = gateway_process
+    created = await client_store.create(pool, "term-test")
+    sender = Sender(f"http://127.0.0.1:{port}", created.api_key)
+    gateway = await asyncio.to_thread(start_gateway, config, env, port)
+    await sender.run(500)
+    code = await asyncio.to_thread(gateway.stop)  # SIGTERM, then wait
+    assert code == 0
+    assert smsc.stats.unbinds >= 1  # a clean unbind, not a dropped socket
+    gateway = await asyncio.to_thread(start_gateway, config, env, port)
+    try:
+        await settle(pool, sender.accepted, 60)
+    finally:
+        gateway.stop()
