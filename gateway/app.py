@@ -148,6 +148,7 @@ class Gateway:
             outcomes,
             self.id_forms,
             f"{socket.gethostname()}:{os.getpid()}",
+            {p.name: p.tps for p in self.settings.providers if p.tps},
         )
         self._outcomes = outcomes
         self._spawn(self.receipts.writer.run(), "receipts-writer")

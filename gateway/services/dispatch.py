@@ -34,6 +34,7 @@ from gateway.core.message import Outbound, Priority
 from gateway.core.receipts import AUTO, IdForms, part_key
 from gateway.core.scheduling import GiveUp, WeightedPicker, after_temporary_failure
 from gateway.services.outcomes import Done, OutcomeWriter
+from gateway.services.throttle import Throttle
 from gateway.settings import DispatchSettings
 from providers.base import (
     Provider,
@@ -102,6 +103,7 @@ class Dispatcher:
         outcomes: OutcomeWriter,
         id_forms: Mapping[str, IdForms],
         consumer: str,
+        tps: Mapping[str, float] | None = None,
     ) -> None:
         self._settings = settings
         self._pool = pool
@@ -111,6 +113,7 @@ class Dispatcher:
         self._outcomes = outcomes
         self._id_forms = id_forms
         self._consumer = consumer
+        self._throttles = {name: Throttle(rate) for name, rate in (tps or {}).items()}
         window = sum(max(p.capacity(), 1) for p in providers.values()) or 1
         self.senders = max(8, min(4000, window))
         self.channels = Channels(max(settings.read_batch, self.senders), settings.weights)
@@ -233,6 +236,9 @@ class Dispatcher:
         if decision.provider is None:
             await self._no_route(job, decision)
             return
+        throttle = self._throttles.get(decision.provider)
+        if throttle is not None:
+            await throttle.acquire(job.message.parts)
         try:
             result = await self._providers[decision.provider].submit(_submission(job.message))
         except ProviderTemporaryError as exc:
