@@ -68,7 +68,9 @@ class Gateway:
         self.roles = roles
         self.queue = RedisQueue(redis, settings.queue.prefix, settings.queue.group)
         self.events = EventPublisher(self.queue, settings.queue.events_maxlen)
-        self.id_forms = {p.name: IdForms() for p in settings.providers}
+        self.id_forms = {
+            p.name: IdForms(p.submit_id_base, p.receipt_id_base) for p in settings.providers
+        }
         self.receipts = ReceiptService(pool, self.events, self.id_forms, settings.store.batch_rows)
         self.providers: dict[str, Provider] = (
             {p.name: build_provider(p, self.receipts.sink) for p in settings.providers}

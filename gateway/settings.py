@@ -108,6 +108,15 @@ class ProviderConfig:
     smpp: SmppSettings
     prefixes: tuple[str, ...] = ("+",)
     tps: float | None = None
+    # How the provider writes message ids: 0 = auto (exact form first, then hex/decimal),
+    # else the base of its submit_sm_resp ids and of its receipts' ids (e.g. 16 and 10).
+    submit_id_base: int = 0
+    receipt_id_base: int = 0
+
+    def __post_init__(self) -> None:
+        bases = {self.submit_id_base, self.receipt_id_base}
+        if not (bases == {0} or bases <= {10, 16}):
+            raise ValueError("submit_id_base and receipt_id_base: both 0, or each 10 or 16")
 
 
 @dataclass(frozen=True)
@@ -134,7 +143,9 @@ class Settings:
         return url.reveal() if url else None
 
 
-_PROVIDER_KEYS = frozenset({"type", "price_per_part", "prefixes", "tps"})
+_PROVIDER_KEYS = frozenset(
+    {"type", "price_per_part", "prefixes", "tps", "submit_id_base", "receipt_id_base"}
+)
 
 
 def _provider(data: Any, key: str) -> ProviderConfig:
@@ -151,7 +162,10 @@ def _provider(data: Any, key: str) -> ProviderConfig:
     hints = typing.get_type_hints(ProviderConfig)
     for name, value in own.items():
         fields[name] = convert(hints[name], value, f"{key}.{name}")
-    return ProviderConfig(**fields)  # type: ignore[arg-type]
+    try:
+        return ProviderConfig(**fields)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise ConfigError(key, str(exc)) from None
 
 
 def from_mapping(data: Mapping[str, Any]) -> Settings:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from datetime import UTC, datetime
@@ -96,3 +97,18 @@ async def test_status_webhook_is_signed_and_retried(api: Api, receiver: Receiver
 
 async def _calls(receiver: Receiver, n: int) -> bool:
     return len(receiver.calls) >= n
+
+
+async def test_configured_id_bases_match_hex_answers_to_decimal_receipts(
+    server_urls: ServerUrls, clean: None, pool: aiopg.Pool, smsc: SmscSimulator
+) -> None:
+    smsc.update(id_format="hex", receipt_id_format="dec")
+    settings = gateway_settings(smsc.port)
+    provider = dataclasses.replace(settings.providers[0], submit_id_base=16, receipt_id_base=10)
+    async with serving(dataclasses.replace(settings, providers=(provider,)), server_urls) as gw:
+        created = await client_store.create(pool, "bases")
+        ctx = Context(client_id=created.client.id, now=datetime.now(UTC), default_sender="Shop")
+        [accepted] = await gw.submit.accept(
+            [parse_message({"to": "+79211234567", "text": "x"}, ctx)]
+        )
+        await wait_for(lambda: _state(pool, accepted.id, 41))

@@ -65,3 +65,12 @@ def test_environment_wins_and_secrets_never_print() -> None:
     assert settings.database_url == "postgresql://u:pw@h/db"
     assert "pw" not in repr(settings) and "secret" not in repr(settings.providers[0])
     assert repr(Secret("x")) == "Secret('**********')"
+
+
+def test_id_bases_are_checked() -> None:
+    data = example()
+    data["providers"][0]["submit_id_base"] = 16
+    assert key_error(data) == "providers[0]"
+    data["providers"][0]["receipt_id_base"] = 10
+    [provider] = from_mapping(data).providers
+    assert (provider.submit_id_base, provider.receipt_id_base) == (16, 10)
