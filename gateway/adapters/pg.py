@@ -6,6 +6,7 @@ under an advisory lock so that several processes starting at once apply them onc
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -26,7 +27,19 @@ async def open_pool(dsn: str, size: int) -> AsyncIterator[aiopg.Pool]:
     try:
         yield pool
     finally:
-        pool.close()
+        await close_pool(pool)
+
+
+async def close_pool(pool: aiopg.Pool, within: float = 5.0) -> None:
+    """Close, falling back to terminate: a connection whose query was cancelled mid-way
+    may never be released, and shutdown must not wait for it for ever."""
+    pool.close()
+    try:
+        async with asyncio.timeout(within):
+            await pool.wait_closed()
+    except TimeoutError:
+        log.warning("database pool not closed in %g s; terminating its connections", within)
+        pool.terminate()
         await pool.wait_closed()
 
 
