@@ -232,7 +232,8 @@ time.sleep(60)
 """
 
 
-def test_servers_left_by_a_killed_gateway_are_reused(data_dir: Path) -> None:
+def start_then_kill_a_gateway(data_dir: Path) -> tuple[str, str]:
+    """A process starts both servers and is SIGKILLed: the servers outlive it."""
     gateway = subprocess.Popen(
         [sys.executable, "-c", GATEWAY_KILLED_MID_RUN, str(data_dir)],
         cwd=REPO,
@@ -244,6 +245,11 @@ def test_servers_left_by_a_killed_gateway_are_reused(data_dir: Path) -> None:
         db_url, redis_url = gateway.stdout.readline().split()
     gateway.send_signal(signal.SIGKILL)
     gateway.wait()
+    return db_url, redis_url
+
+
+def test_servers_left_by_a_killed_gateway_are_reused(data_dir: Path) -> None:
+    db_url, redis_url = start_then_kill_a_gateway(data_dir)
     pg_pid = (data_dir / "pg" / "data" / "postmaster.pid").read_text().split()[0]
     redis_pid = (data_dir / "redis" / "redis.pid").read_text().strip()
 
@@ -259,17 +265,7 @@ def test_servers_left_by_a_killed_gateway_are_reused(data_dir: Path) -> None:
 
 
 def test_kill_of_a_reused_postgres_then_start_recovers(data_dir: Path) -> None:
-    gateway = subprocess.Popen(
-        [sys.executable, "-c", GATEWAY_KILLED_MID_RUN, str(data_dir)],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert gateway.stdout is not None
-    with gateway.stdout:
-        db_url, redis_url = gateway.stdout.readline().split()
-    gateway.send_signal(signal.SIGKILL)
-    gateway.wait()
+    db_url, redis_url = start_then_kill_a_gateway(data_dir)
 
     postgres = EmbeddedPostgres(data_dir / "pg")
     redis_server = EmbeddedRedis(data_dir / "redis")
