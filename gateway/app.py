@@ -13,40 +13,57 @@ close Redis and the database pool.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import logging
 import os
 import socket
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
+from decimal import Decimal
 from typing import Any
 
 import aiopg
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from gateway.adapters import client_store, pg
+from gateway.adapters import client_store, pg, pool_state
 from gateway.adapters.batching import Batcher
+from gateway.adapters.billing_store import ClientLimiter
 from gateway.adapters.client_store import Client
+from gateway.adapters.failures import TRANSIENT, raise_if_cancelling
+from gateway.adapters.redis_limiter import SharedBucket, SharedThrottle
 from gateway.adapters.redis_queue import RedisQueue
 from gateway.core.ids import IdGenerator
+from gateway.core.message import NewMessage, Priority
 from gateway.core.receipts import IdForms
+from gateway.http import inbound_handlers, ops_handlers, routing_handlers
 from gateway.http.errors import errors_middleware
 from gateway.http.handlers import routes
 from gateway.http.keys import GATEWAY
 from gateway.services.dispatch import Dispatcher
 from gateway.services.events import EventPublisher
+from gateway.services.inbound import InboundService, inbound_stream
 from gateway.services.outcomes import OutcomeWriter
 from gateway.services.receipts import ReceiptService
+from gateway.services.reload import SettingsWatcher
+from gateway.services.router import CLASS_OF, Router, provider_states, request_for
 from gateway.services.submit import SubmitService
 from gateway.services.sweeper import Sweeper
 from gateway.services.webhooks import WebhookService
 from gateway.settings import ProviderConfig, Settings
 from providers.backoff import backoff_delay
-from providers.base import Provider, ProviderError, ReceiptSink
+from providers.base import (
+    InboundSink,
+    Provider,
+    ProviderError,
+    ProviderSnapshot,
+    ReceiptSink,
+)
+from providers.http.provider import HttpProvider
 from providers.smpp.provider import SmppProvider
-from routing.choose import Route
+from routing import Decision, choose, quote
 
 log = logging.getLogger("gateway.app")
 
@@ -54,8 +71,13 @@ ALL_ROLES = frozenset({"api", "dispatch", "sweeper", "webhooks"})
 _KEY_TTL_S = 30.0
 
 
-def build_provider(config: ProviderConfig, on_receipt: ReceiptSink) -> Provider:
-    return SmppProvider(config.smpp, on_receipt)
+def build_provider(
+    config: ProviderConfig, on_receipt: ReceiptSink, on_inbound: InboundSink | None = None
+) -> Provider:
+    if config.http is not None:
+        return HttpProvider(config.http, on_receipt, on_inbound)
+    assert config.smpp is not None
+    return SmppProvider(config.smpp, on_receipt, on_inbound)
 
 
 class Gateway:
@@ -72,17 +94,38 @@ class Gateway:
             p.name: IdForms(p.submit_id_base, p.receipt_id_base) for p in settings.providers
         }
         self.receipts = ReceiptService(pool, self.events, self.id_forms, settings.store.batch_rows)
+        self.ids: IdGenerator | None = None  # its node number comes from the database
+        self.inbound = InboundService(
+            settings.inbound,
+            pool,
+            redis,
+            self._next_id,
+            settings.default_region,
+            inbound_stream(settings.queue.prefix),
+        )
         self.providers: dict[str, Provider] = (
-            {p.name: build_provider(p, self.receipts.sink) for p in settings.providers}
+            {
+                p.name: build_provider(p, self.receipts.sink, self.inbound.sink)
+                for p in settings.providers
+            }
             if "dispatch" in roles
             else {}
         )
+        # HTTP providers post receipts to the API: any process with it parses them.
+        self.callbacks: dict[str, HttpProvider] = {
+            p.name: _http(self.providers.get(p.name))
+            or HttpProvider(p.http, self.receipts.sink, self.inbound.sink)
+            for p in settings.providers
+            if p.http is not None
+        }
         self.submit: SubmitService
         self.dispatcher: Dispatcher | None = None
+        self.router: Router | None = None
         self.sweeper = Sweeper(settings.dispatch, pool, self.queue)
         self.webhooks = WebhookService(settings.webhooks, pool)
         self._keys: dict[str, tuple[float, Client | None]] = {}
         self._tasks: list[asyncio.Task[Any]] = []
+        self.process_name = f"{socket.gethostname()}:{os.getpid()}"
         self.crashed = asyncio.Event()  # a background task died: the process should exit
 
     @classmethod
@@ -107,17 +150,17 @@ class Gateway:
 
     async def _prepare(self) -> None:
         node = (await pg.fetch(self.pool, "SELECT nextval('id_nodes')"))[0][0]
+        self.ids = IdGenerator(int(node))
         self.submit = SubmitService(
             self.pool,
             self.queue,
-            IdGenerator(int(node)),
+            self.ids,
             self.settings.store,
             self.settings.dispatch,
+            quoter=self._hold,
+            limiter=ClientLimiter(self.redis, self.settings.queue.prefix),
         )
         await self.queue.ensure_groups()
-
-    def _routes(self) -> list[Route]:
-        return [Route(p.name, p.price_per_part, p.prefixes) for p in self.settings.providers]
 
     async def start(self) -> None:
         """Start the background work of this process's roles (binds first)."""
@@ -125,6 +168,12 @@ class Gateway:
         if "api" in self.roles:
             spawn(self.submit.writer.run(), "accept-writer")
             spawn(self.submit.enqueuer.run(), "enqueuer")
+        if self.roles & {"api", "dispatch"}:  # HTTP providers post to the API
+            spawn(self.receipts.writer.run(), "receipts-writer")
+            spawn(self.inbound.run(), "inbound")
+        if self.settings.config_path is not None:
+            watcher = SettingsWatcher(self.settings.config_path, os.environ, self.apply_settings)
+            spawn(watcher.run(), "settings-watcher")
         if "dispatch" in self.roles:
             await self._start_dispatch()
         if "sweeper" in self.roles:
@@ -141,21 +190,77 @@ class Gateway:
             self.id_forms,
             self.settings.store.batch_rows,
         )
+        throttles = self._throttles()
+        self.router = Router(self.settings.routing, self.providers, throttles)
+        self.receipts.observers.append(self.router.observe_receipt)
         self.dispatcher = Dispatcher(
             self.settings.dispatch,
             self.pool,
             self.queue,
             self.providers,
-            self._routes(),
+            self.router,
             outcomes,
             self.id_forms,
-            f"{socket.gethostname()}:{os.getpid()}",
-            {p.name: p.tps for p in self.settings.providers if p.tps},
+            self.process_name,
+            throttles,
         )
         self._outcomes = outcomes
-        self._spawn(self.receipts.writer.run(), "receipts-writer")
         self._spawn(outcomes.writer.run(), "outcomes-writer")
         self._spawn(self.dispatcher.run(), "dispatcher")
+        self._spawn(self._publish_pool_state(), "pool-state")
+
+    async def _publish_pool_state(self) -> None:
+        """Once a second: this process's provider snapshots into Redis (pool_state)."""
+        prefix, last = self.settings.queue.prefix, dict[str, int]()
+        while True:
+            raise_if_cancelling()  # a cancel lost in aiopg's wait_for
+            snapshots = [p.snapshot() for p in self.providers.values()]
+            gates = self.router.gates() if self.router else {}
+            extra = {s.name: _extra(s, last, gates) for s in snapshots}
+            last = {s.name: s.submitted for s in snapshots}
+            state = pool_state.encode(snapshots, extra)
+            try:
+                await pool_state.publish(self.redis, prefix, self.process_name, state)
+            except TRANSIENT as exc:
+                raise_if_cancelling()
+                log.warning("could not publish pool state: %r", exc)
+            await asyncio.sleep(1.0)  # a ticker: the state is sampled, not awaited
+
+    async def simulate(self, message: NewMessage) -> Decision:
+        """The decision a dispatcher would make now, from the pool state in Redis."""
+        live = await pool_state.read(self.redis, self.settings.queue.prefix)
+        return choose(request_for(message), self.settings.routing, provider_states(live))
+
+    def _hold(self, destination: str, parts: int, priority: Priority) -> Decimal | None:
+        """A billed message's hold at accept: its dearest eligible route (the live table,
+        so a reload applies); what the route taken costs less is given back at submission."""
+        found = quote(self.settings.routing, destination, parts, CLASS_OF[priority])
+        return None if found is None else found.highest
+
+    def _next_id(self) -> int:
+        assert self.ids is not None, "ids are made once the gateway is open"
+        return self.ids.next()
+
+    def apply_settings(self, settings: Settings) -> None:
+        """A reload: the route table changes at once; the rest needs a restart (so a
+        table naming providers this process does not run is refused)."""
+        running = {p.name for p in self.settings.providers}
+        if set(settings.routing.providers) - running:
+            raise ValueError("the new routes name providers that need a restart to start")
+        self.settings = dataclasses.replace(self.settings, routing=settings.routing)
+        if self.router is not None:
+            self.router.replace_table(settings.routing)
+
+    def _throttles(self) -> dict[str, SharedThrottle]:
+        """One shared TPS limit per provider that has one (a key in Redis, all processes)."""
+        prefix = self.settings.queue.prefix
+        return {
+            p.name: SharedThrottle(
+                SharedBucket(self.redis, f"{prefix}:{{tps}}:{p.name}", p.tps, p.tps_burst)
+            )
+            for p in self.settings.providers
+            if p.tps
+        }
 
     async def _first_bind(self, provider: Provider) -> None:
         """Wait briefly for a provider's first bind; a provider that is down must not keep
@@ -170,6 +275,7 @@ class Gateway:
 
     async def _keep_binding(self, provider: Provider) -> None:
         for attempt in itertools.count():
+            raise_if_cancelling()  # a cancel lost in aiopg's wait_for
             await asyncio.sleep(backoff_delay(attempt, 1.0, 30.0))
             try:
                 await provider.start()
@@ -205,6 +311,7 @@ class Gateway:
             self.submit.writer,
             self.submit.enqueuer,
             self.receipts.writer,
+            self.inbound.writer,
         ]
         if self.dispatcher is not None:
             writers.append(self._outcomes.writer)
@@ -237,7 +344,21 @@ class Gateway:
         )
         app[GATEWAY] = self
         app.add_routes(routes())
+        app.add_routes(ops_handlers.routes())
+        app.add_routes(routing_handlers.routes())
+        app.add_routes(inbound_handlers.routes())
         return app
+
+
+def _extra(
+    snapshot: ProviderSnapshot, last: Mapping[str, int], gates: Mapping[str, str]
+) -> dict[str, Any]:
+    used = snapshot.submitted - last.get(snapshot.name, snapshot.submitted)
+    return {"tps_used": used, "gate": gates.get(snapshot.name, "closed")}
+
+
+def _http(provider: Provider | None) -> HttpProvider | None:
+    return provider if isinstance(provider, HttpProvider) else None
 
 
 async def _ok(awaitable: Any) -> bool:

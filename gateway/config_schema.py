@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from collections import abc
 from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -66,7 +67,20 @@ def convert(hint: Any, value: Any, key: str) -> Any:
         return tuple(convert(item, v, f"{key}[{i}]") for i, v in enumerate(value))
     if dataclasses.is_dataclass(hint):
         return build(hint, value, key)  # type: ignore[arg-type]
+    if origin in (dict, Mapping, abc.Mapping):
+        return _convert_mapping(get_args(hint), value, key)
     return _convert_scalar(hint, value, key)
+
+
+def _convert_mapping(args: tuple[Any, ...], value: Any, key: str) -> dict[Any, Any]:
+    """A TOML table with free-form keys (a status map, a ported-number table)."""
+    if not isinstance(value, Mapping):
+        raise ConfigError(key, "must be a table")
+    key_hint, value_hint = args
+    return {
+        convert(key_hint, k, f"{key}.{k}"): convert(value_hint, v, f"{key}.{k}")
+        for k, v in value.items()
+    }
 
 
 def _convert_union(options: tuple[Any, ...], value: Any, key: str) -> Any:

@@ -17,7 +17,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from gateway.config_schema import ConfigError, build, convert
+from gateway.core.inbound import InboundSettings
+from providers.http.settings import HttpSettings as HttpProviderSettings
 from providers.smpp.settings import SmppSettings
+from routing import RouteConfigError, RouteTable, load_table
 
 
 class Secret:
@@ -100,20 +103,27 @@ class WebhookSettings:
 
 @dataclass(frozen=True)
 class ProviderConfig:
-    """A provider as the gateway sees it: routing and price around a transport's settings."""
+    """A provider as the gateway sees it: a transport's settings, its TPS contract, and
+    (when the file has no ``[[routes]]``) a simple route: its prefixes at one price."""
 
     name: str
-    type: Literal["smpp"]
-    price_per_part: Decimal
-    smpp: SmppSettings
+    type: Literal["smpp", "http"]
+    smpp: SmppSettings | None = None
+    http: HttpProviderSettings | None = None
+    price_per_part: Decimal | None = None
     prefixes: tuple[str, ...] = ("+",)
-    tps: float | None = None
+    tps: float | None = None  # shared by every process (a bucket in Redis)
+    tps_burst: float | None = None  # tokens that may go at once; default 50 ms worth
     # How the provider writes message ids: 0 = auto (exact form first, then hex/decimal),
     # else the base of its submit_sm_resp ids and of its receipts' ids (e.g. 16 and 10).
     submit_id_base: int = 0
     receipt_id_base: int = 0
 
     def __post_init__(self) -> None:
+        if (self.tps is not None and self.tps <= 0) or (
+            self.tps_burst is not None and self.tps_burst <= 0
+        ):
+            raise ValueError("tps and tps_burst must be positive")
         bases = {self.submit_id_base, self.receipt_id_base}
         if not (bases == {0} or bases <= {10, 16}):
             raise ValueError("submit_id_base and receipt_id_base: both 0, or each 10 or 16")
@@ -130,7 +140,10 @@ class Settings:
     queue: QueueSettings = field(default_factory=QueueSettings)
     dispatch: DispatchSettings = field(default_factory=DispatchSettings)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
+    inbound: InboundSettings = field(default_factory=InboundSettings)
     providers: tuple[ProviderConfig, ...] = ()
+    routing: RouteTable = field(default_factory=lambda: RouteTable.build(()))
+    config_path: Path | None = None  # where these came from: reloads read it again
 
     @property
     def database_url(self) -> str | None:
@@ -144,26 +157,38 @@ class Settings:
 
 
 _PROVIDER_KEYS = frozenset(
-    {"type", "price_per_part", "prefixes", "tps", "submit_id_base", "receipt_id_base"}
+    {
+        "type",
+        "price_per_part",
+        "prefixes",
+        "tps",
+        "tps_burst",
+        "submit_id_base",
+        "receipt_id_base",
+    }
 )
+
+
+_TRANSPORTS: Mapping[str, type[Any]] = {"smpp": SmppSettings, "http": HttpProviderSettings}
 
 
 def _provider(data: Any, key: str) -> ProviderConfig:
     if not isinstance(data, Mapping):
         raise ConfigError(key, "must be a table")
-    if data.get("type", "smpp") != "smpp":
-        raise ConfigError(f"{key}.type", "one of smpp")
+    kind = data.get("type", "smpp")
+    if kind not in _TRANSPORTS:
+        raise ConfigError(f"{key}.type", "one of smpp, http")
     own = {k: v for k, v in data.items() if k in _PROVIDER_KEYS}
-    transport = {k: v for k, v in data.items() if k not in _PROVIDER_KEYS}
-    if "price_per_part" not in own:
-        raise ConfigError(f"{key}.price_per_part", "required")
-    smpp = build(SmppSettings, transport, key)
-    fields = {"name": smpp.name, "type": "smpp", "smpp": smpp}
+    transport = build(
+        _TRANSPORTS[kind], {k: v for k, v in data.items() if k not in _PROVIDER_KEYS}, key
+    )
+    fields: dict[str, Any] = {"name": transport.name, "type": kind, kind: transport}
     hints = typing.get_type_hints(ProviderConfig)
     for name, value in own.items():
-        fields[name] = convert(hints[name], value, f"{key}.{name}")
+        if name != "type":
+            fields[name] = convert(hints[name], value, f"{key}.{name}")
     try:
-        return ProviderConfig(**fields)  # type: ignore[arg-type]
+        return ProviderConfig(**fields)
     except ValueError as exc:
         raise ConfigError(key, str(exc)) from None
 
@@ -172,6 +197,7 @@ def from_mapping(data: Mapping[str, Any]) -> Settings:
     """Settings from a parsed TOML document; raises ConfigError naming the bad key."""
     top = dict(data)
     raw_providers = top.pop("providers", [])
+    routing = {"routes": top.pop("routes", None), "routing": top.pop("routing", {})}
     if not isinstance(raw_providers, list):
         raise ConfigError("providers", "must be a list of tables ([[providers]])")
     settings = build(Settings, top, "")
@@ -179,7 +205,27 @@ def from_mapping(data: Mapping[str, Any]) -> Settings:
     names = [p.name for p in providers]
     if len(set(names)) != len(names):
         raise ConfigError("providers", "provider names must be unique")
-    return dataclasses.replace(settings, providers=providers)
+    table = route_table(routing, providers)
+    return dataclasses.replace(settings, providers=providers, routing=table)
+
+
+def route_table(data: Mapping[str, Any], providers: tuple[ProviderConfig, ...]) -> RouteTable:
+    """The ``[[routes]]`` of the file; without any, each provider's prefixes at its price."""
+    if data.get("routes") is None:
+        data = {**data, "routes": [_default_route(p) for p in providers]}
+    try:
+        return load_table(data, [p.name for p in providers])
+    except RouteConfigError as exc:
+        raise ConfigError(exc.key, exc.message) from None
+
+
+def _default_route(provider: ProviderConfig) -> dict[str, Any]:
+    if provider.price_per_part is None:
+        raise ConfigError(
+            f"providers.{provider.name}.price_per_part", "required when there are no [[routes]]"
+        )
+    price = str(provider.price_per_part)
+    return {"provider": provider.name, "prefixes": list(provider.prefixes), "price_per_part": price}
 
 
 def load(path: Path | None, env: Mapping[str, str]) -> Settings:
@@ -190,7 +236,8 @@ def load(path: Path | None, env: Mapping[str, str]) -> Settings:
             data = tomllib.loads(path.read_text())
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(str(path), f"not valid TOML: {exc}") from None
-    return with_env(from_mapping(data), env)
+    settings = with_env(from_mapping(data), env)
+    return dataclasses.replace(settings, config_path=path)
 
 
 def with_env(settings: Settings, env: Mapping[str, str]) -> Settings:

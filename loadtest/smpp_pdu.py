@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import struct
 from enum import IntEnum
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 HEADER_LENGTH = 16
 MAX_PDU_LENGTH = 65536
@@ -455,3 +455,128 @@ def receipt_text(
         f"id:{message_id} sub:001 dlvrd:{dlvrd} submit date:{submit_date} "
         f"done date:{done_date} stat:{RECEIPT_STAT[state]} err:{err:03d} text:{preview}"
     ).encode("ascii")
+
+
+# -- mobile-originated messages ---------------------------------------------------------------
+
+# GSM 03.38 default alphabet by septet (0x1B is the escape) and its extension table; the
+# simulator keeps its own copy so that it never checks the gateway's codec against itself.
+_GSM_BASIC = (
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞ\x1bÆæßÉ"
+    " !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§"
+    "¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+_GSM_EXTENSION = "\f\n^\x14{(})\\/[<~=]>|@€e"  # pairs: character, code
+_GSM_SEPTETS = {ch: bytes((code,)) for code, ch in enumerate(_GSM_BASIC) if code != 0x1B} | {
+    _GSM_EXTENSION[i]: bytes((0x1B, ord(_GSM_EXTENSION[i + 1])))
+    for i in range(0, len(_GSM_EXTENSION), 2)
+}
+DATA_CODING_GSM7 = 0x00
+DATA_CODING_UCS2 = 0x08
+# Octets (UCS-2) or septets (GSM-7) per part: alone, and beside a 6-octet concatenation UDH.
+_SINGLE_PART = {DATA_CODING_GSM7: 160, DATA_CODING_UCS2: 140}
+_UDH_PART = {DATA_CODING_GSM7: 153, DATA_CODING_UCS2: 134}
+
+MoConcat = Literal["udh", "sar", "payload"]
+
+
+def gsm7_fits(text: str) -> bool:
+    return all(ch in _GSM_SEPTETS for ch in text)
+
+
+def encode_units(text: str, data_coding: int) -> list[bytes]:
+    """Per character: its unpacked septets (GSM-7) or UTF-16-BE octets (UCS-2).
+
+    A part boundary never falls inside one unit (an escape pair or a surrogate pair).
+    """
+    if data_coding == DATA_CODING_GSM7:
+        try:
+            return [_GSM_SEPTETS[ch] for ch in text]
+        except KeyError as exc:
+            raise PduError(f"{exc.args[0]!r} is not in the GSM 03.38 alphabet") from None
+    return [ch.encode("utf-16-be") for ch in text]
+
+
+def cut_units(units: list[bytes], limit: int) -> list[bytes]:
+    """Join units into chunks of at most ``limit`` octets."""
+    chunks: list[bytes] = []
+    current = b""
+    for unit in units:
+        if len(current) + len(unit) > limit:
+            chunks.append(current)
+            current = b""
+        current += unit
+    return [*chunks, current]
+
+
+def mo_messages(
+    template: ShortMessage, text: str, concat: MoConcat, ucs2: bool | None, reference: int
+) -> list[ShortMessage]:
+    """The deliver_sm bodies of one mobile-originated text, as an operator splits it.
+
+    ``template`` carries the addresses; ``reference`` is the concatenation reference (one
+    octet in the UDH, two in the SAR TLV). A text that fits one part goes whole, unless
+    ``concat`` is "payload" (then always one PDU with message_payload).
+    """
+    if ucs2 is None:
+        ucs2 = not gsm7_fits(text)
+    coding = DATA_CODING_UCS2 if ucs2 else DATA_CODING_GSM7
+    units = encode_units(text, coding)
+    whole = b"".join(units)
+    base = template._replace(data_coding=coding, esm_class=0)
+    if concat == "payload":
+        return [base._replace(short_message=b"", tlvs={Tag.MESSAGE_PAYLOAD: whole})]
+    if len(whole) <= _SINGLE_PART[coding]:
+        return [base._replace(short_message=whole)]
+    if concat == "sar":
+        return _sar_parts(base, cut_units(units, _SINGLE_PART[coding]), reference)
+    return _udh_parts(base, cut_units(units, _UDH_PART[coding]), reference)
+
+
+def _udh_parts(base: ShortMessage, chunks: list[bytes], reference: int) -> list[ShortMessage]:
+    total = _total(chunks)
+    return [
+        base._replace(
+            esm_class=ESM_CLASS_UDHI,
+            short_message=bytes((5, 0, 3, reference & 0xFF, total, seq)) + chunk,
+        )
+        for seq, chunk in enumerate(chunks, 1)
+    ]
+
+
+def _sar_parts(base: ShortMessage, chunks: list[bytes], reference: int) -> list[ShortMessage]:
+    total = _total(chunks)
+    return [
+        base._replace(
+            short_message=chunk,
+            tlvs={
+                Tag.SAR_MSG_REF_NUM: (reference & 0xFFFF).to_bytes(2, "big"),
+                Tag.SAR_TOTAL_SEGMENTS: bytes((total,)),
+                Tag.SAR_SEGMENT_SEQNUM: bytes((seq,)),
+            },
+        )
+        for seq, chunk in enumerate(chunks, 1)
+    ]
+
+
+def _total(chunks: list[bytes]) -> int:
+    if len(chunks) > 255:
+        raise PduError(f"{len(chunks)} parts: a concatenated message has at most 255")
+    return len(chunks)
+
+
+def addressed(source: str, destination: str) -> ShortMessage:
+    """An empty message between two addresses: "+digits" is international (TON 1, NPI 1),
+    other digits unknown/ISDN, anything else alphanumeric (TON 5)."""
+    (src, src_ton, src_npi), (dst, dst_ton, dst_npi) = _address(source), _address(destination)
+    return ShortMessage(
+        src, dst, source_addr_ton=src_ton, source_addr_npi=src_npi,
+        dest_addr_ton=dst_ton, dest_addr_npi=dst_npi,
+    )  # fmt: skip
+
+
+def _address(value: str) -> tuple[str, int, int]:
+    if value.startswith("+"):
+        return value[1:], 1, 1
+    return (value, 0, 1) if value.isdigit() else (value, 5, 0)

@@ -17,6 +17,16 @@ and hands each one to a receiver-capable session of the submitter's system_id, r
 With no such session bound, or while hung, receipts wait in a bounded ``pending`` deque and
 go out when one binds or the hang ends.
 
+Operator limits: ``max_tps`` is a contract per system_id over all its sessions, enforced as
+a GCRA (a token bucket refilled continuously, ``tps_burst`` deep): a burst above it is
+answered ESME_RTHROTTLED however few submits it holds. ``SmscStats.sessions`` counts per
+bound session (submits, window violations…) so that a test can see the load spread over
+binds, and ``set_hang(session=…)`` hangs one session only.
+
+Mobile-originated traffic: ``send_mo`` splits a text as an operator would (UDH, SAR TLVs or
+message_payload) and hands each part to the receipt path, so that MO parts wait for a
+receiver and are redelivered when unacknowledged exactly as receipts are.
+
 Everything reads ``self.config`` per PDU, so ``update()`` changes behaviour at once. All
 randomness comes from one ``random.Random(config.seed)``, and a ratio of 0 draws nothing.
 Dates in receipts are UTC.
@@ -50,12 +60,14 @@ from loadtest.smpp_pdu import (
     Bind,
     CommandId,
     MessageState,
+    MoConcat,
     Pdu,
     PduError,
     PduReader,
     ShortMessage,
     Status,
     Tag,
+    addressed,
     bind_resp,
     concat_info,
     decode_bind,
@@ -64,6 +76,7 @@ from loadtest.smpp_pdu import (
     enquire_link_resp,
     frame,
     generic_nack,
+    mo_messages,
     receipt_text,
     submit_sm_resp,
     unbind_resp,
@@ -76,6 +89,7 @@ RECEIPT_BATCH_SLACK = 0.002  # seconds a due receipt may wait so that receipts l
 RECEIPT_RETRY_DELAY = 1.0  # seconds before a receipt refused with an error status goes again
 CLOSE_GRACE = 2.0  # seconds stop() lets sessions flush before it aborts them
 GSM_NETWORK = 3  # network type in the network_error_code TLV
+SECONDS_KEPT = 3600  # entries of SmscStats.accepted_per_second
 
 SUBMIT_MODES = frozenset({CommandId.BIND_TRANSMITTER, CommandId.BIND_TRANSCEIVER})
 RECEIVE_MODES = frozenset({CommandId.BIND_RECEIVER, CommandId.BIND_TRANSCEIVER})
@@ -114,6 +128,8 @@ class SmscConfig:
     duplicate_receipt_ratio: float = _setting(0.0, "share of receipts sent twice")
     lost_receipt_ratio: float = _setting(0.0, "share of receipts never sent")
     max_window: int | None = _setting(None, "outstanding submits per session before a violation")
+    max_tps: float | None = _setting(None, "accepted submits per second per system_id (smooth)")
+    tps_burst: int = _setting(1, "submits max_tps lets through back to back")
     max_pending_receipts: int = _setting(100_000, "receipts kept while no receiver is bound")
 
     def __post_init__(self) -> None:
@@ -163,6 +179,22 @@ def _validate(config: SmscConfig) -> None:
         raise ValueError("id formats: id_format hex|dec, receipt_id_format same|hex|dec")
     if (config.max_window is not None and config.max_window < 1) or config.max_pending_receipts < 0:
         raise ValueError("max_window must be >= 1, max_pending_receipts >= 0")
+    if (config.max_tps is not None and config.max_tps <= 0) or config.tps_burst < 1:
+        raise ValueError("max_tps must be > 0, tps_burst >= 1")
+
+
+@dataclass
+class SessionStats:
+    """One bound session's counters, kept after it closes (``open`` then turns False)."""
+
+    system_id: str
+    mode: str
+    open: bool = True
+    submits: int = 0
+    accepted: int = 0
+    throttled: int = 0
+    max_outstanding: int = 0
+    window_violations: int = 0
 
 
 @dataclass
@@ -170,7 +202,10 @@ class SmscStats:
     """Counters since start; ``receipts_scheduled`` and ``receipts_pending`` are gauges.
 
     ``ignored_while_hung`` counts PDUs read and PDUs due to be written (delayed resps)
-    that a hang swallowed.
+    that a hang swallowed. ``throttled`` counts every ESME_RTHROTTLED answer, ``over_tps``
+    those of them that ``max_tps`` caused. ``accepted_per_second`` maps a wall-clock second
+    (``int(time.time())``) to the submits accepted in it (the last hour is kept);
+    ``sessions`` maps a session number to its counters.
     """
 
     binds: int = 0
@@ -200,17 +235,31 @@ class SmscStats:
     ignored_while_hung: int = 0
     window_violations: int = 0
     max_outstanding: int = 0
+    over_tps: int = 0
+    mo_messages: int = 0
+    mo_parts_sent: int = 0
+    accepted_per_second: dict[int, int] = field(default_factory=dict)
+    sessions: dict[int, SessionStats] = field(default_factory=dict)
 
-    def snapshot(self) -> dict[str, int]:
+    def snapshot(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def count_accepted(self, wall: float) -> None:
+        second, per_second = int(wall), self.accepted_per_second
+        if second not in per_second and len(per_second) >= SECONDS_KEPT:
+            del per_second[next(iter(per_second))]
+        per_second[second] = per_second.get(second, 0) + 1
 
     def bump(self, name: str) -> None:
         setattr(self, name, getattr(self, name) + 1)
 
 
 class _Receipt(NamedTuple):
+    """A deliver_sm waiting for a receiver: a receipt, or a mobile-originated part."""
+
     system_id: str
     body: bytes  # the encoded deliver_sm body; only the header varies per session
+    mo: bool = False
 
 
 class _ReceiptQueue:
@@ -295,6 +344,9 @@ class _Session(asyncio.Protocol):
         self.held: list[bytes] = []
         self.timers: dict[int, asyncio.TimerHandle] = {}
         self.unacked: dict[int, _Receipt] = {}  # deliver_sm sent, no deliver_sm_resp yet
+        self.number = 0  # the simulator's, once open
+        self.counters = SessionStats("", "")  # replaced by the bound session's own
+        self.hung = False
         self._timer_ids = itertools.count()
         self._seq = 0
 
@@ -342,7 +394,7 @@ class _Session(asyncio.Protocol):
         data, self.out, self.dirty = self.out, [], False
         self.outstanding -= self.resps_in_out
         self.resps_in_out = 0
-        if self.sim.hang:
+        if self.sim.hang or self.hung:
             self.sim.stats.ignored_while_hung += len(data)
         elif data and not self.transport.is_closing():
             self.transport.write(b"".join(data))
@@ -363,7 +415,7 @@ class _Session(asyncio.Protocol):
     def _handle_all(self) -> None:
         sim = self.sim
         while not self.closing and (pdu := self.reader.next_pdu()) is not None:
-            if sim.hang:
+            if sim.hang or self.hung:
                 sim.stats.ignored_while_hung += 1
                 continue
             handler = _HANDLERS.get(pdu.command_id, _Session._on_unknown)
@@ -435,11 +487,12 @@ class _Session(asyncio.Protocol):
 
     def _count_outstanding(self) -> None:
         self.outstanding += 1
-        stats, limit = self.sim.stats, self.sim.config.max_window
-        if self.outstanding > stats.max_outstanding:
-            stats.max_outstanding = self.outstanding
+        stats, mine, limit = self.sim.stats, self.counters, self.sim.config.max_window
+        stats.max_outstanding = max(stats.max_outstanding, self.outstanding)
+        mine.max_outstanding = max(mine.max_outstanding, self.outstanding)
         if limit is not None and self.outstanding > limit:
             stats.window_violations += 1
+            mine.window_violations += 1
 
     def _hold_resps(self) -> None:
         resps, self.held = self.held, []
@@ -485,6 +538,9 @@ class SmscSimulator:
         self._sessions: set[_Session] = set()
         self._receivers: dict[str, list[_Session]] = {}
         self._round_robin: dict[str, int] = {}
+        self._session_numbers = itertools.count(1)
+        self._tps_due: dict[str, float] = {}  # system_id → GCRA theoretical arrival time
+        self._mo_reference = 0
         self._dirty: list[_Session] = []
         self._server: asyncio.Server | None = None
         self._ticker: asyncio.Task[None] | None = None
@@ -548,12 +604,53 @@ class SmscSimulator:
             self._rng.seed(config.seed)
         self._apply(config)
 
-    def set_hang(self, hang: bool) -> None:
-        """While hung, PDUs are read and ignored, and nothing at all is written."""
-        self.hang = hang
+    def set_hang(self, hang: bool, *, session: int | None = None) -> None:
+        """While hung, PDUs are read and ignored, and nothing at all is written.
+
+        ``session`` (a number from ``sessions``) hangs that one session only; receipts and
+        MO parts then go to the other receivers of its system_id; a new session of the same
+        ESME (after a reconnect) is not hung.
+        """
+        if session is None:
+            self.hang = hang
+        for one in self._sessions:
+            if one.number == session:  # a session already gone is left alone
+                one.hung = hang
         if not hang:
             self._release_pending()
             self.flush()
+
+    def sessions(self, system_id: str | None = None) -> list[int]:
+        """Numbers of the bound sessions (of ``system_id``), oldest first."""
+        return sorted(
+            s.number
+            for s in self._sessions
+            if s.mode is not None and system_id in (None, s.system_id)
+        )
+
+    def send_mo(
+        self,
+        system_id: str,
+        source: str,
+        destination: str,
+        text: str,
+        *,
+        concat: MoConcat = "udh",
+        ucs2: bool | None = None,
+    ) -> int:
+        """Deliver a mobile-originated text to a receiver of ``system_id``; return its parts.
+
+        It is split as an operator would (GSM-7, or UCS-2 when needed or asked for), each
+        part a deliver_sm that waits and is redelivered exactly like a receipt.
+        """
+        self._mo_reference = self._mo_reference % 0xFFFF + 1
+        template = addressed(source, destination)
+        parts = mo_messages(template, text, concat, ucs2, self._mo_reference)
+        self.stats.mo_messages += 1
+        for sm in parts:
+            self._dispatch(_Receipt(system_id, encode_sm_body(sm), mo=True))
+        self.flush()
+        return len(parts)
 
     def drop_connections(self) -> None:
         for session in list(self._sessions):
@@ -584,6 +681,7 @@ class SmscSimulator:
     # -- sessions --------------------------------------------------------------------------
 
     def _opened(self, session: _Session) -> None:
+        session.number = next(self._session_numbers)
         self._sessions.add(session)
         self._all_closed.clear()
         self.stats.sessions_open += 1
@@ -592,6 +690,7 @@ class SmscSimulator:
         self._unregister_receiver(session)
         self._sessions.discard(session)
         self.stats.sessions_open -= 1
+        session.counters.open = False
         if not self._sessions:
             self._all_closed.set()
 
@@ -607,6 +706,9 @@ class SmscSimulator:
 
     def _bound(self, session: _Session) -> None:
         self.stats.binds += 1
+        mode = CommandId(session.mode or 0).name.removeprefix("BIND_").lower()
+        session.counters = SessionStats(session.system_id, mode)
+        self.stats.sessions[session.number] = session.counters
         if session.mode in RECEIVE_MODES:
             self._receivers.setdefault(session.system_id, []).append(session)
             self._release_pending()
@@ -617,12 +719,14 @@ class SmscSimulator:
             receivers.remove(session)
 
     def _pick_receiver(self, system_id: str) -> _Session | None:
-        receivers = self._receivers.get(system_id)
-        if not receivers:
-            return None
-        turn = self._round_robin.get(system_id, 0) + 1
-        self._round_robin[system_id] = turn
-        return receivers[turn % len(receivers)]
+        receivers = self._receivers.get(system_id, [])
+        for _ in receivers:
+            turn = self._round_robin.get(system_id, 0) + 1
+            self._round_robin[system_id] = turn
+            session = receivers[turn % len(receivers)]
+            if not session.hung:
+                return session
+        return None
 
     def flush(self) -> None:
         dirty, self._dirty = self._dirty, []
@@ -634,16 +738,35 @@ class SmscSimulator:
     def accept_submit(self, session: _Session, sm: ShortMessage, sequence: int) -> bytes:
         """Count one submit_sm, decide its fate, plan its receipt; return its resp."""
         self.stats.submits += 1
+        session.counters.submits += 1
         if sm.esm_class & 0x40 or Tag.SAR_MSG_REF_NUM in sm.tlvs:
             self._count_part(sm)
-        status = self._draw_submit_fault()
+        status = self._over_tps(session.system_id) or self._draw_submit_fault()
         if status:
+            if status == Status.ESME_RTHROTTLED:
+                session.counters.throttled += 1
             return submit_sm_resp(sequence, "", status)
         number, self._next_id = self._next_id, self._next_id + 1
         message_id = format_id(number, self.config.id_format)
         self.stats.resp_ok += 1
+        session.counters.accepted += 1
+        self.stats.count_accepted(time.time())
         self._plan_receipt(session.system_id, sm, number, message_id)
         return submit_sm_resp(sequence, message_id)
+
+    def _over_tps(self, system_id: str) -> Status:
+        """The contract's rate as a GCRA (a smooth token bucket of ``tps_burst`` tokens)."""
+        rate = self.config.max_tps
+        if rate is None:
+            return Status.ESME_ROK
+        now, interval = time.monotonic(), 1.0 / rate
+        due = max(self._tps_due.get(system_id, now), now)
+        if due - now > (self.config.tps_burst - 1) * interval + 1e-9:
+            self.stats.throttled += 1
+            self.stats.over_tps += 1
+            return Status.ESME_RTHROTTLED
+        self._tps_due[system_id] = due + interval
+        return Status.ESME_ROK
 
     def _count_part(self, sm: ShortMessage) -> None:
         self.stats.parts += 1
@@ -740,7 +863,10 @@ class SmscSimulator:
         sequence = session.next_seq()
         session.unacked[sequence] = receipt
         session.send(frame(CommandId.DELIVER_SM, sequence, receipt.body))
-        self.stats.receipts_sent += 1
+        if receipt.mo:
+            self.stats.mo_parts_sent += 1
+        else:
+            self.stats.receipts_sent += 1
 
     def _retry_later(self, receipt: _Receipt) -> None:
         due = asyncio.get_running_loop().time() + RECEIPT_RETRY_DELAY

@@ -88,6 +88,50 @@ the future resolves (the receipt is durable), and refuses it with a temporary er
 future fails, so that the SMSC delivers it again. A crash before that loses no receipt."""
 
 
+@dataclass(frozen=True, slots=True)
+class InboundPart:
+    """A mobile-originated message, or one part of it, as a provider received it.
+
+    SMPP providers pass the raw ``short_message`` (with its UDH when ``esm_class`` has
+    0x40, or the message_payload) with its ``data_coding``, and ``sar`` = (reference,
+    total, sequence) when the SMSC used SAR TLVs. HTTP providers pass the decoded ``text``
+    of a whole message. The gateway joins the parts and decodes them.
+    """
+
+    provider: str
+    source: str  # as the provider wrote it: digits, +digits or letters
+    destination: str
+    data_coding: int = 0
+    esm_class: int = 0
+    short_message: bytes = b""
+    sar: tuple[int, int, int] | None = None
+    text: str | None = None
+    received_at: datetime | None = None
+
+
+InboundSink = Callable[[InboundPart], Ack | None]
+"""Called for every inbound part; like ``ReceiptSink``, it may return a future that defers
+the provider's acknowledgement until the part is durable."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderSnapshot:
+    """Live state of one provider for the API and metrics (cheap: no IO)."""
+
+    name: str
+    kind: str  # "smpp" | "http"
+    ready: bool
+    binds_up: int
+    binds_total: int
+    in_flight: int
+    window: int  # the sum of the current windows (adaptive) of the binds that are up
+    window_max: int
+    submitted: int = 0  # counters since start
+    throttled: int = 0
+    errors: int = 0
+    binds: tuple[dict[str, object], ...] = ()  # per bind: label, up, in_flight, window, ...
+
+
 class ProviderError(Exception):
     """A provider did not take a message."""
 
@@ -129,3 +173,6 @@ class Provider(Protocol):
     @property
     def ready(self) -> bool:
         """True while at least one connection is bound and usable."""
+
+    def snapshot(self) -> ProviderSnapshot:
+        """Live state: binds up, in flight, windows, counters."""

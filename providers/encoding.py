@@ -14,6 +14,12 @@ one; greedy packing of a sequence also gives the fewest parts, which is why ``an
 GSM-7 travels *unpacked* (one septet per octet), which is what SMPP carries with
 ``data_coding`` 0; the SMSC packs it. Greek capitals that look Latin (Α, Β, Ε, …) are sent as
 the Latin letters, so such a text stays GSM-7; decoding gives back the Latin letters.
+
+Providers differ in the alphabet they want for what is not UCS-2 (``encode_text``): GSM-7
+septets (data_coding 0x00); IA5/ASCII octets (0x01), for texts that are ASCII *and* GSM-7, cut
+by septet weight since the SMSC converts them to GSM-7 on air; or Latin-1 octets (0x03), 8-bit
+on air, so 140 per SMS. A concatenation UDH costs its octets out of the 140 an SMS holds: 6
+(8-bit reference) or 7 (16-bit), hence 153/152 septets, 134/133 octets or 67/66 UCS-2 units.
 """
 
 from __future__ import annotations
@@ -25,10 +31,12 @@ from types import MappingProxyType
 
 
 class Encoding(enum.StrEnum):
-    """How a text travels: the GSM 03.38 default alphabet or UCS-2 (UTF-16-BE)."""
+    """How a text travels: GSM 03.38, UCS-2 (UTF-16-BE), or the octets of IA5 or Latin-1."""
 
     GSM7 = "gsm7"
     UCS2 = "ucs2"
+    IA5 = "ia5"
+    LATIN1 = "latin1"
 
 
 # The default alphabet, by septet value. 0x1B is ESC: never a character of its own.
@@ -51,21 +59,28 @@ _SEPTETS: MappingProxyType[str, bytes] = MappingProxyType(
     | {greek: bytes([_BASIC.index(latin)]) for greek, latin in _LOOKALIKES.items()}
 )
 _GSM_CHARS = frozenset(_SEPTETS)
+_SEPTET_TABLE = MappingProxyType({ord(ch): code.decode("latin-1") for ch, code in _SEPTETS.items()})
 _DECODE_EXTENSION = MappingProxyType({code: ch for ch, code in _EXTENSION.items()} | {_ESC: " "})
 
-_SINGLE = MappingProxyType({Encoding.GSM7: 160, Encoding.UCS2: 70})
-_CONCAT = MappingProxyType({Encoding.GSM7: 153, Encoding.UCS2: 67})
+_SMS_OCTETS = 140  # the user data of one SMS, UDH included
 _MAX_CONCAT_PARTS = 255  # the UDH carries the total in one octet
 
 DC_GSM7 = 0x00
+DC_IA5 = 0x01
+DC_LATIN1 = 0x03
 DC_UCS2 = 0x08
 ESM_UDHI = 0x40
+UDH_CONCAT_8 = 6  # octets of a UDH holding only the concatenation IE, 8-bit reference
+UDH_CONCAT_16 = 7  # the same with a 16-bit reference
 _IE_CONCAT_8 = 0x00
 _IE_CONCAT_16 = 0x08
+_DATA_CODING = MappingProxyType(
+    {Encoding.GSM7: DC_GSM7, Encoding.IA5: DC_IA5, Encoding.LATIN1: DC_LATIN1}
+)
 
 # Inbound data_coding values read as a plain codec (SMPP 3.4 §5.2.19); 0/1 and the
 # 0xF0 group are GSM-7; anything unknown is read as Latin-1, which never fails.
-_CODECS = MappingProxyType({3: "latin-1", 6: "iso8859-5", 7: "iso8859-8", 8: "utf-16-be"})
+_CODECS = MappingProxyType({3: "latin-1", 6: "iso8859-5", 7: "iso8859-8"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +111,15 @@ class ConcatInfo:
     seq: int
 
 
+@dataclass(frozen=True, slots=True)
+class TextParts:
+    """A text cut and encoded for one provider: each part's octets, without any UDH."""
+
+    encoding: Encoding
+    data_coding: int
+    payloads: tuple[bytes, ...]
+
+
 class TooManyParts(ValueError):
     """The text needs more parts than the caller allows."""
 
@@ -109,52 +133,72 @@ def choose_encoding(text: str) -> Encoding:
     return Encoding.GSM7 if _GSM_CHARS.issuperset(text) else Encoding.UCS2
 
 
+def choose_alphabet(text: str, gsm_data_coding: int = DC_GSM7) -> Encoding:
+    """The encoding a provider that takes ``gsm_data_coding`` (0x00, 0x01 or 0x03) gets."""
+    if gsm_data_coding == DC_LATIN1:
+        return Encoding.LATIN1 if _is_latin1(text) else Encoding.UCS2
+    encoding = choose_encoding(text)
+    if gsm_data_coding == DC_IA5 and encoding is Encoding.GSM7:
+        return Encoding.IA5 if text.isascii() else Encoding.UCS2
+    return encoding
+
+
 def analyse(text: str) -> SegmentInfo:
     encoding = choose_encoding(text)
-    weight = _weigher(encoding)
-    units = sum(map(weight, text))
-    if units <= _SINGLE[encoding]:
-        return SegmentInfo(encoding, units, 1, _SINGLE[encoding])
-    limit = _CONCAT[encoding]
-    parts = -(-units // limit) if units == len(text) else len(_cut(text, weight, limit))
+    units = _units(text, encoding)
+    single, limit = _limits(encoding, UDH_CONCAT_8)
+    if units <= single:
+        return SegmentInfo(encoding, units, 1, single)
+    parts = -(-units // limit) if units == len(text) else len(_cut(text, encoding, limit))
     return SegmentInfo(encoding, units, parts, limit)
 
 
 def split(text: str, max_parts: int = 10) -> tuple[str, ...]:
     """The text of each part, in order; raises ``TooManyParts`` beyond ``max_parts``."""
-    limit = _effective_max(max_parts)
-    encoding = choose_encoding(text)
-    weight = _weigher(encoding)
-    if sum(map(weight, text)) <= _SINGLE[encoding]:
-        parts: tuple[str, ...] = (text,)
-    else:
-        parts = _cut(text, weight, _CONCAT[encoding])
-    if len(parts) > limit:
-        raise TooManyParts(len(parts), limit)
-    return parts
+    return _split(text, choose_encoding(text), UDH_CONCAT_8, max_parts)
+
+
+def encode_text(
+    text: str,
+    gsm_data_coding: int = DC_GSM7,
+    ucs2_data_coding: int = DC_UCS2,
+    udh_octets: int = UDH_CONCAT_8,
+    max_parts: int = 10,
+) -> TextParts:
+    """Cut ``text`` into parts that leave ``udh_octets`` for a concatenation UDH, and encode
+    each; a text that fits one SMS whole is one part. Raises ``TooManyParts``."""
+    encoding = choose_alphabet(text, gsm_data_coding)
+    texts = _split(text, encoding, udh_octets, max_parts)
+    data_coding = _DATA_CODING.get(encoding, ucs2_data_coding)
+    return TextParts(encoding, data_coding, tuple(_payload(t, encoding) for t in texts))
 
 
 def encode_parts(text: str, ref: int, max_parts: int = 10) -> tuple[EncodedPart, ...]:
     """Every part ready for submit_sm; more than one part carries the concatenation UDH."""
-    encoding = choose_encoding(text)
-    texts = split(text, max_parts)
-    data_coding = DC_GSM7 if encoding is Encoding.GSM7 else DC_UCS2
-    payloads = [_payload(part, encoding) for part in texts]
+    encoded = encode_text(text, max_parts=max_parts)
+    payloads, data_coding = encoded.payloads, encoded.data_coding
     if len(payloads) == 1:
         return (EncodedPart(data_coding, 0x00, payloads[0]),)
     total = len(payloads)
     return tuple(
-        EncodedPart(data_coding, ESM_UDHI, _concat_udh(ref & 0xFF, total, seq) + payload)
+        EncodedPart(data_coding, ESM_UDHI, concat_udh(ref, total, seq) + payload)
         for seq, payload in enumerate(payloads, start=1)
     )
 
 
+def concat_udh(ref: int, total: int, seq: int, reference_bits: int = 8) -> bytes:
+    """The UDH of one part: only the concatenation IE, ``ref`` cut to its 8 or 16 bits."""
+    if reference_bits == 16:
+        return bytes([0x06, _IE_CONCAT_16, 0x04, (ref >> 8) & 0xFF, ref & 0xFF, total, seq])
+    return bytes([0x05, _IE_CONCAT_8, 0x03, ref & 0xFF, total, seq])
+
+
 def gsm7_encode(text: str) -> bytes:
     """Unpacked septets; raises ``ValueError`` on a character GSM-7 does not have."""
-    try:
-        return b"".join(_SEPTETS[ch] for ch in text)
-    except KeyError as exc:
-        raise ValueError(f"not in the GSM 03.38 alphabet: {exc.args[0]!r}") from None
+    if not _GSM_CHARS.issuperset(text):
+        foreign = next(ch for ch in text if ch not in _GSM_CHARS)
+        raise ValueError(f"not in the GSM 03.38 alphabet: {foreign!r}")
+    return text.translate(_SEPTET_TABLE).encode("latin-1")
 
 
 def gsm7_decode(data: bytes) -> str:
@@ -183,6 +227,8 @@ def decode(data: bytes, data_coding: int, has_udh: bool = False) -> str:
         _, data = parse_udh(data)
     if _is_gsm7_coding(data_coding):
         return gsm7_decode(data)
+    if data_coding & 0xEC == DC_UCS2:  # UCS-2, also with a message class (0x18: flash)
+        return data.decode("utf-16-be", "replace")
     return data.decode(_CODECS.get(data_coding, "latin-1"), "replace")
 
 
@@ -207,8 +253,28 @@ def parse_udh(data: bytes) -> tuple[ConcatInfo | None, bytes]:
     return concat, rest
 
 
-def _weigher(encoding: Encoding) -> Callable[[str], int]:
-    return _septet_weight if encoding is Encoding.GSM7 else _utf16_weight
+def _split(text: str, encoding: Encoding, udh_octets: int, max_parts: int) -> tuple[str, ...]:
+    most = _effective_max(max_parts)
+    single, limit = _limits(encoding, udh_octets)
+    units = _units(text, encoding)
+    if units <= single:
+        parts: tuple[str, ...] = (text,)
+    elif units == len(text):  # every code point weighs one unit: plain slices
+        parts = tuple(text[i : i + limit] for i in range(0, len(text), limit))
+    else:
+        parts = _cut(text, encoding, limit)
+    if len(parts) > most:
+        raise TooManyParts(len(parts), most)
+    return parts
+
+
+def _limits(encoding: Encoding, udh_octets: int) -> tuple[int, int]:
+    """Units in one whole SMS, and in one part that also carries ``udh_octets`` of UDH."""
+    if encoding in (Encoding.GSM7, Encoding.IA5):
+        # the septets start at the first septet boundary after the UDH (fill bits)
+        return 160, 160 - -(-8 * udh_octets // 7)
+    size = 2 if encoding is Encoding.UCS2 else 1
+    return _SMS_OCTETS // size, (_SMS_OCTETS - udh_octets) // size
 
 
 def _septet_weight(ch: str) -> int:
@@ -219,8 +285,36 @@ def _utf16_weight(ch: str) -> int:
     return 2 if ord(ch) > 0xFFFF else 1
 
 
-def _cut(text: str, weight: Callable[[str], int], limit: int) -> tuple[str, ...]:
+def _octet_weight(ch: str) -> int:
+    return 1
+
+
+_WEIGHTS: MappingProxyType[Encoding, Callable[[str], int]] = MappingProxyType(
+    {
+        Encoding.GSM7: _septet_weight,
+        Encoding.IA5: _septet_weight,  # the SMSC sends it as GSM-7: "{" still costs two
+        Encoding.LATIN1: _octet_weight,
+        Encoding.UCS2: _utf16_weight,
+    }
+)
+
+
+def _is_latin1(text: str) -> bool:
+    return not text or max(text) <= "\xff"
+
+
+def _units(text: str, encoding: Encoding) -> int:
+    """What ``sum(map(weight, text))`` gives, several times faster (this is the hot path)."""
+    if encoding is Encoding.UCS2:
+        return len(text.encode("utf-16-le", "surrogatepass")) // 2
+    if encoding is Encoding.LATIN1:
+        return len(text)
+    return len(text) + sum(map(text.count, _EXTENSION))  # an escape pair weighs two
+
+
+def _cut(text: str, encoding: Encoding, limit: int) -> tuple[str, ...]:
     """Greedy packing: each part takes code points while they fit in ``limit`` units."""
+    weight = _WEIGHTS[encoding]
     parts: list[str] = []
     start = used = 0
     for i, ch in enumerate(text):
@@ -242,13 +336,11 @@ def _effective_max(max_parts: int) -> int:
 def _payload(part: str, encoding: Encoding) -> bytes:
     if encoding is Encoding.GSM7:
         return gsm7_encode(part)
+    if encoding is not Encoding.UCS2:
+        return part.encode("latin-1")  # IA5 texts are ASCII, a subset
     # Lone surrogates (JSON allows "\ud800") pass unit for unit, so part sizes still hold;
     # the HTTP edge is the place to refuse them.
     return part.encode("utf-16-be", "surrogatepass")
-
-
-def _concat_udh(ref: int, total: int, seq: int) -> bytes:
-    return bytes([0x05, _IE_CONCAT_8, 0x03, ref, total, seq])
 
 
 def _concat_ie(iei: int, value: bytes) -> ConcatInfo | None:

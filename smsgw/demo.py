@@ -202,7 +202,8 @@ def _print_rss(peaks: dict[str, float]) -> None:
 def _print_next_steps() -> None:
     print("""
 To run the gateway yourself:
-  .venv/bin/smsgw-smsc --port 2775 --system-id smsgw --password secret &
+  for port in 2775 2776 2777; do    # the example's three providers
+    .venv/bin/smsgw-smsc --port $port --system-id smsgw --password secret & done
   .venv/bin/smsgw --config examples/smsgw.toml run &
   .venv/bin/smsgw --config examples/smsgw.toml client-add myshop --sender MyShop
   curl -s -X POST http://127.0.0.1:8080/v1/messages -H "Authorization: Bearer <api_key>" \\

@@ -29,7 +29,7 @@ def server_urls(settings: Settings, stop_adopted: bool = True) -> Iterator[Serve
 
 @asynccontextmanager
 async def serving(
-    settings: Settings, urls: ServerUrls, roles: Iterable[str] = ALL_ROLES
+    settings: Settings, urls: ServerUrls, roles: Iterable[str] = ALL_ROLES, reuse_port: bool = False
 ) -> AsyncIterator[Gateway]:
     """The gateway with its roles started and (for ``api``) its HTTP site listening."""
     async with Gateway.open(settings, urls.database_url, urls.redis_url, roles) as gateway:
@@ -38,7 +38,13 @@ async def serving(
         try:
             await gateway.start()
             if "api" in gateway.roles:
-                site = web.TCPSite(runner, settings.http.host, settings.http.port, backlog=1024)
+                site = web.TCPSite(
+                    runner,
+                    settings.http.host,
+                    settings.http.port,
+                    backlog=1024,
+                    reuse_port=reuse_port or None,
+                )
                 await site.start()
                 log.info("HTTP API on http://%s:%d", settings.http.host, settings.http.port)
             yield gateway
@@ -46,12 +52,14 @@ async def serving(
             await runner.cleanup()  # stop intake first
 
 
-async def run_until_signalled(settings: Settings, urls: ServerUrls, roles: Iterable[str]) -> int:
+async def run_until_signalled(
+    settings: Settings, urls: ServerUrls, roles: Iterable[str], reuse_port: bool = False
+) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with serving(settings, urls, roles) as gateway:
+    async with serving(settings, urls, roles, reuse_port) as gateway:
         log.info("smsgw running (roles: %s); SIGTERM drains and stops", ",".join(sorted(roles)))
         crashed = asyncio.ensure_future(gateway.crashed.wait())
         await asyncio.wait(

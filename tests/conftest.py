@@ -20,7 +20,10 @@ import redis.asyncio as aioredis
 from gateway.adapters import pg
 from gateway.embedded import ServerUrls, servers
 
-TABLES = "messages, message_parts, early_receipts, webhook_outbox, api_keys, clients"
+TABLES = (
+    "messages, message_parts, early_receipts, webhook_outbox, api_keys, clients, "
+    "inbound_parts, inbound_messages, opt_outs, ledger"
+)
 
 
 @pytest.fixture(scope="session")

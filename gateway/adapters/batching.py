@@ -15,6 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
+from gateway.adapters.failures import raise_if_cancelling
 from providers.backoff import backoff_delay
 
 T = TypeVar("T")
@@ -75,6 +76,7 @@ class Batcher(Generic[T, R]):
         """The flushing loop; runs until cancelled, then fails what is still queued."""
         try:
             while True:
+                raise_if_cancelling()  # a cancel lost in aiopg's wait_for
                 batch = await self._gather()
                 await self._run_batch(batch)
         finally:
@@ -110,8 +112,9 @@ class Batcher(Generic[T, R]):
             _fail_all(batch, ConnectionError(f"{self.name}: shutting down"))
             raise
         except Exception as exc:  # the callers get it; this loop must go on
-            log.warning("%s: batch of %d failed: %r", self.name, len(batch), exc)
             _fail_all(batch, exc)
+            raise_if_cancelling()
+            log.warning("%s: batch of %d failed: %r", self.name, len(batch), exc)
             return
         self.batches += 1
         self.items += len(batch)
@@ -134,9 +137,11 @@ class Batcher(Generic[T, R]):
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._retry_for
         for attempt in itertools.count():
+            raise_if_cancelling()  # a cancel lost in aiopg's wait_for
             try:
                 return await self._flush(items)
             except Exception as exc:
+                raise_if_cancelling()
                 if loop.time() >= deadline:
                     raise
                 log.warning("%s: batch failed (%r), retrying", self.name, exc)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import psycopg2
 from redis.exceptions import RedisError
 
@@ -13,3 +15,12 @@ TRANSIENT: tuple[type[BaseException], ...] = (
     OSError,
     TimeoutError,
 )
+
+
+def raise_if_cancelling() -> None:
+    """Call first in a handler that swallows errors: aiopg answers a cancelled query with a
+    psycopg2 error (the query was cancelled on the server), not CancelledError, so a loop
+    that retries such errors would eat the cancellation and never stop."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError

@@ -8,6 +8,11 @@ Queue bookkeeping (see gateway/services/dispatch.py for the theory):
 ``in_queue`` says an entry for the message is in a Redis stream; ``due_at`` says when
 the sweeper must (re)enqueue it if not. A claim takes the message out of the queue
 and leases it to a dispatcher until ``due_at``.
+
+Billing (see gateway/core/billing.py): the accept transaction stores each billed
+message's ``price_hold``; ``record_submitted`` and ``record_final`` settle it in the
+same statement-batch and transaction that record the outcome, through
+``billing_store.post``, after the message rows are locked.
 """
 
 from __future__ import annotations
@@ -20,8 +25,11 @@ from typing import Any
 
 import aiopg
 
+from gateway.adapters import billing_store
 from gateway.adapters.pg import fetch
+from gateway.adapters.redis_queue import RedisQueue
 from gateway.adapters.sql import state_label_sql
+from gateway.core import billing
 from gateway.core.lifecycle import State
 from gateway.core.message import NewMessage, Outbound, Priority
 
@@ -48,6 +56,7 @@ class Retry:
     message_id: int
     delay_s: float
     error_code: str
+    attempted: bool = True  # False: deferred before any provider saw it (attempt given back)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,13 +86,13 @@ def _by_id(item: Submitted | Retry | FinalUpdate) -> int:
 
 INSERT_SQL = """
 INSERT INTO messages (id, client_id, client_ref, destination, sender, body, encoding, parts,
-                      priority, callback_url, send_at, expires_at, due_at)
+                      priority, callback_url, send_at, expires_at, price_hold, due_at)
 SELECT u.*, COALESCE(u.send_at, now() + %s * interval '1 second')
 FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[],
             %s::text[], %s::smallint[], %s::smallint[], %s::text[], %s::timestamptz[],
-            %s::timestamptz[])
+            %s::timestamptz[], %s::numeric[])
      AS u(id, client_id, client_ref, destination, sender, body, encoding, parts, priority,
-          callback_url, send_at, expires_at)
+          callback_url, send_at, expires_at, price_hold)
 ON CONFLICT DO NOTHING
 RETURNING id
 """
@@ -96,36 +105,60 @@ JOIN unnest(%s::bigint[], %s::text[]) AS u(client_id, client_ref)
   ON m.client_id = u.client_id AND m.client_ref = u.client_ref
 """
 
+Row = tuple[int, NewMessage, Decimal | None]  # our id, the message, its hold (None: not billed)
+
+
+@dataclass(frozen=True, slots=True)
+class Inserted:
+    ids: dict[int, int]  # our id → stored id; they differ for duplicates (client_ref)
+    new: frozenset[int]  # the ids this statement inserted
+
 
 async def insert(
     pool: aiopg.Pool, rows: Sequence[tuple[int, NewMessage]], grace_s: float
 ) -> dict[int, int]:
-    """Insert accepted messages; returns {our id: stored id}, which differ for duplicates.
+    """Insert accepted messages, not billed; returns {our id: stored id}."""
+    async with pool.acquire() as conn, conn.cursor() as cur, cur.begin():
+        inserted = await insert_rows(cur, [(mid, m, None) for mid, m in rows], grace_s)
+    return inserted.ids
+
+
+async def insert_rows(cur: Any, rows: Sequence[Row], grace_s: float) -> Inserted:
+    """Inside a transaction: insert accepted messages with their holds.
 
     Safe to repeat: rows a lost-but-committed attempt already wrote are found by id."""
-    columns = _columns(rows)
-    inserted = {r[0] for r in await fetch(pool, INSERT_SQL, (grace_s, *columns))}
-    missing_ids = [mid for mid, _ in rows if mid not in inserted]
+    if not rows:
+        return Inserted({}, frozenset())
+    await cur.execute(INSERT_SQL, (grace_s, *_columns(rows)))
+    new = frozenset(r[0] for r in await cur.fetchall())
+    present = set(new)
+    missing_ids = [mid for mid, _, _ in rows if mid not in new]
     if missing_ids:
-        inserted |= {r[0] for r in await fetch(pool, PRESENT_SQL, (missing_ids,))}
-    result = {mid: mid for mid, _ in rows if mid in inserted}
-    missing = [(mid, m) for mid, m in rows if mid not in inserted]
-    if missing:
-        existing = await fetch(
-            pool,
-            EXISTING_SQL,
-            ([m.client_id for _, m in missing], [m.client_ref for _, m in missing]),
-        )
-        by_ref = {(cid, ref): mid for cid, ref, mid, _ in existing}
-        for mid, m in missing:
-            result[mid] = by_ref[(m.client_id, m.client_ref)]
-    return result
+        await cur.execute(PRESENT_SQL, (missing_ids,))
+        present |= {r[0] for r in await cur.fetchall()}
+    result = {mid: mid for mid, _, _ in rows if mid in present}
+    missing = [(mid, m.client_id, m.client_ref) for mid, m, _ in rows if mid not in present]
+    if missing:  # duplicates: their client_ref is stored already
+        by_ref = await stored_refs(cur, [(cid, ref) for _, cid, ref in missing])
+        result |= {mid: by_ref[(cid, ref)] for mid, cid, ref in missing if ref is not None}
+    return Inserted(result, new)
 
 
-def _columns(rows: Sequence[tuple[int, NewMessage]]) -> tuple[list[Any], ...]:
-    msgs = [m for _, m in rows]
+async def stored_refs(
+    cur: Any, refs: Sequence[tuple[int, str | None]]
+) -> dict[tuple[int, str], int]:
+    """The stored messages with these (client, client_ref) keys → their ids."""
+    wanted = [(cid, ref) for cid, ref in refs if ref is not None]
+    if not wanted:
+        return {}
+    await cur.execute(EXISTING_SQL, ([c for c, _ in wanted], [r for _, r in wanted]))
+    return {(cid, ref): mid for cid, ref, mid, _ in await cur.fetchall()}
+
+
+def _columns(rows: Sequence[Row]) -> tuple[list[Any], ...]:
+    msgs = [m for _, m, _ in rows]
     return (
-        [mid for mid, _ in rows],
+        [mid for mid, _, _ in rows],
         [m.client_id for m in msgs],
         [m.client_ref for m in msgs],
         [m.destination for m in msgs],
@@ -137,6 +170,7 @@ def _columns(rows: Sequence[tuple[int, NewMessage]]) -> tuple[list[Any], ...]:
         [m.callback_url for m in msgs],
         [m.send_at for m in msgs],
         [m.expires_at for m in msgs],
+        [hold for _, _, hold in rows],
     )
 
 
@@ -152,6 +186,33 @@ WHERE m.id = u.id AND m.state < 30 AND NOT m.in_queue AND (m.state = 10 OR m.due
 async def mark_queued(pool: aiopg.Pool, ids: Sequence[int]) -> None:
     """After XADD: the message is in a stream. A claim that got there first wins."""
     await fetch(pool, MARK_QUEUED_SQL, (list(ids),))
+
+
+UNMARK_QUEUED_SQL = f"""
+{LOCK_ROWS}
+UPDATE messages m SET in_queue = false, due_at = LEAST(m.due_at, now())
+FROM locked u
+WHERE m.id = u.id AND m.state < 30 AND m.in_queue
+"""
+
+
+async def unmark_queued(pool: aiopg.Pool, ids: Sequence[int]) -> None:
+    """Redis lost its data between the XADD and the mark: the sweeper enqueues them again."""
+    await fetch(pool, UNMARK_QUEUED_SQL, (list(ids),))
+
+
+async def enqueue(
+    queue: RedisQueue, pool: aiopg.Pool, items: Sequence[tuple[int, Priority]]
+) -> None:
+    """XADD, then mark ``in_queue``; if Redis lost its data in between (a rebuild may have
+    run before the mark and missed these), take the mark back."""
+    if not items:
+        return
+    epoch = await queue.enqueue(items)
+    ids = [mid for mid, _ in items]
+    await mark_queued(pool, ids)
+    if not await queue.still_there(epoch):
+        await unmark_queued(pool, ids)
 
 
 CLAIM_SQL = f"""
@@ -180,7 +241,7 @@ UPDATE messages m SET state = 30, submitted_at = now(), provider = u.provider, p
 FROM unnest(%s::bigint[], %s::text[], %s::numeric[]) AS u(id, provider, price)
 JOIN locked l ON l.id = u.id
 WHERE m.id = u.id AND m.state < 30
-RETURNING m.id, m.client_id, m.submitted_at, m.provider
+RETURNING m.id, m.client_id, m.submitted_at, m.provider, m.price_hold, m.price
 """
 
 PARTS_SQL = """
@@ -224,16 +285,19 @@ async def lock_providers(cur: Any, providers: Sequence[str]) -> None:
 async def record_submitted(
     cur: Any, batch: Sequence[Submitted], early_keys: Sequence[tuple[str, str]]
 ) -> tuple[list[StatusEvent], list[tuple[Any, ...]]]:
-    """Inside a transaction: state → submitted, one row per part, and the early receipts
-    that were waiting for these ids (returned for the receipt path to apply)."""
+    """Inside a transaction: state → submitted, the hold settled at the price, one row per
+    part, and the early receipts that were waiting for these ids (returned for the receipt
+    path to apply)."""
     batch = sorted(batch, key=_by_id)
     ids = [s.message_id for s in batch]
     await cur.execute(
         SUBMITTED_SQL, (ids, ids, [s.provider for s in batch], [s.price for s in batch])
     )
-    events = [
-        StatusEvent(r[0], r[1], State.SUBMITTED, r[2], r[3], None) for r in await cur.fetchall()
-    ]
+    rows = await cur.fetchall()
+    events = [StatusEvent(r[0], r[1], State.SUBMITTED, r[2], r[3], None) for r in rows]
+    await billing_store.post(
+        cur, [billing.settle(r[1], r[0], r[4], r[5]) for r in rows if r[4] is not None]
+    )
     # One row per key: an SMSC answering the same id twice in a batch must not fail it.
     parts = list(
         {
@@ -254,8 +318,8 @@ async def record_submitted(
 RETRY_SQL = f"""
 {LOCK_ROWS}
 UPDATE messages m SET due_at = now() + u.delay * interval '1 second', in_queue = false,
-       error_code = u.code
-FROM unnest(%s::bigint[], %s::float8[], %s::text[]) AS u(id, delay, code)
+       error_code = u.code, attempts = m.attempts - CASE WHEN u.attempted THEN 0 ELSE 1 END
+FROM unnest(%s::bigint[], %s::float8[], %s::text[], %s::bool[]) AS u(id, delay, code, attempted)
 JOIN locked l ON l.id = u.id
 WHERE m.id = u.id AND m.state < 30
 """
@@ -270,12 +334,17 @@ async def schedule_retries(cur: Any, batch: Sequence[Retry]) -> None:
             [r.message_id for r in batch],
             [r.delay_s for r in batch],
             [r.error_code for r in batch],
+            [r.attempted for r in batch],
         ),
     )
 
 
+# ``was``: the state before, read under the lock; a hold is refunded only if the message
+# never reached a provider (a submitted one settled its hold at submission).
 FINAL_SQL = f"""
-{LOCK_ROWS}, u AS (
+WITH locked AS (
+  SELECT id, state AS was FROM messages WHERE id = ANY(%s::bigint[]) ORDER BY id FOR UPDATE
+), u AS (
   SELECT * FROM unnest(%s::bigint[], %s::smallint[], %s::text[], %s::timestamptz[])
     AS u(id, state, error_code, done_at)
 ), upd AS (
@@ -284,7 +353,7 @@ FINAL_SQL = f"""
          parts_delivered = CASE WHEN u.state = {State.DELIVERED.value} THEN m.parts
                                 ELSE m.parts_delivered END
   FROM u JOIN locked l ON l.id = u.id WHERE m.id = u.id AND m.state / 10 < u.state / 10
-  RETURNING m.*
+  RETURNING m.*, l.was
 ), hooks AS (
   INSERT INTO webhook_outbox (message_id, client_id, url, payload)
   SELECT id, client_id, callback_url, json_build_object(
@@ -297,12 +366,15 @@ FINAL_SQL = f"""
           'submitted_at', submitted_at, 'done_at', done_at))::text
   FROM upd WHERE callback_url IS NOT NULL
 )
-SELECT id, client_id, state, done_at, provider, error_code FROM upd
+SELECT id, client_id, state, done_at, provider, error_code,
+       CASE WHEN was < {State.SUBMITTED.value} THEN price_hold END
+FROM upd
 """
 
 
 async def record_final(cur: Any, batch: Sequence[FinalUpdate]) -> list[StatusEvent]:
-    """Move messages to a final state (monotonic) and schedule their webhooks, atomically."""
+    """Move messages to a final state (monotonic), schedule their webhooks and refund the
+    holds of those never submitted, atomically."""
     batch = sorted(batch, key=_by_id)
     await cur.execute(
         FINAL_SQL,
@@ -314,7 +386,11 @@ async def record_final(cur: Any, batch: Sequence[FinalUpdate]) -> list[StatusEve
             [f.done_at for f in batch],
         ),
     )
-    return [StatusEvent(r[0], r[1], State(r[2]), r[3], r[4], r[5]) for r in await cur.fetchall()]
+    rows = await cur.fetchall()
+    await billing_store.post(
+        cur, [billing.refund(r[1], r[0], r[6]) for r in rows if r[6] is not None]
+    )
+    return [StatusEvent(r[0], r[1], State(r[2]), r[3], r[4], r[5]) for r in rows]
 
 
 DUE_SQL = """
@@ -350,7 +426,7 @@ async def forget_early_receipts(pool: aiopg.Pool, older_than_s: float) -> None:
 MESSAGE_SQL = f"""
 SELECT id, client_id, client_ref, destination, sender, encoding, parts, priority,
        {state_label_sql("state")}, provider, price, error_code, attempts, send_at, expires_at,
-       accepted_at, queued_at, submitted_at, done_at, callback_url, parts_delivered
+       accepted_at, queued_at, submitted_at, done_at, callback_url, parts_delivered, price_hold
 FROM messages WHERE id = %s AND client_id = %s
 """
 
@@ -381,5 +457,6 @@ async def get(pool: aiopg.Pool, message_id: int, client_id: int) -> dict[str, An
         "done_at",
         "callback_url",
         "parts_delivered",
+        "price_hold",
     ]
     return dict(zip(keys, rows[0], strict=True))

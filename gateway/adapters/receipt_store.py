@@ -54,14 +54,18 @@ WHERE p.provider = u.provider AND p.provider_key = u.key AND p.status IS NULL
 RETURNING p.message_id
 """
 
+LOCK_MESSAGES_SQL = "SELECT id FROM messages WHERE id = ANY(%s::bigint[]) ORDER BY id FOR UPDATE"
+
+# A message is as many parts as the provider gave ids for: an SMPP provider one per
+# segment, an HTTP provider usually one for the whole message.
 OUTCOME_SQL = f"""
-SELECT m.id, m.parts,
+SELECT m.id, count(*),
        count(*) FILTER (WHERE p.status = {State.DELIVERED.value}),
        min(p.status) FILTER (WHERE p.status <> {State.DELIVERED.value}),
        max(p.error_code), max(p.done_at)
 FROM messages m JOIN message_parts p ON p.message_id = m.id
 WHERE m.id = ANY(%s::bigint[]) AND m.state < 40
-GROUP BY m.id, m.parts
+GROUP BY m.id
 """
 
 EARLY_SQL = """
@@ -132,6 +136,10 @@ async def _update_parts(cur: Any, fresh: list[tuple[Any, ...]]) -> list[int]:
 
 
 async def _outcomes(cur: Any, message_ids: list[int]) -> list[FinalUpdate]:
+    """Lock the messages first, then count their parts in a new statement: two
+    transactions closing different parts of one message (receipts that came through
+    two processes) would otherwise each miss the other's part and neither close it."""
+    await cur.execute(LOCK_MESSAGES_SQL, (message_ids,))
     await cur.execute(OUTCOME_SQL, (message_ids,))
     updates = []
     for mid, parts, delivered, failure, error, _provider_done_at in await cur.fetchall():

@@ -42,15 +42,22 @@ class RedisQueue:
                 if "BUSYGROUP" not in str(exc):
                     raise
 
-    async def enqueue(self, items: Iterable[tuple[int, Priority]]) -> int:
-        pipe = self.client.pipeline(transaction=False)
-        count = 0
+    async def enqueue(self, items: Iterable[tuple[int, Priority]]) -> bytes | None:
+        """XADD the entries; returns the queue's epoch read atomically with them (MULTI:
+        the streams and the epoch share a hash tag), to tell later whether Redis lost
+        its data since (see ``still_there``)."""
+        pipe = self.client.pipeline(transaction=True)
         for message_id, priority in items:
             pipe.xadd(self.streams[priority], {"i": message_id})
-            count += 1
-        if count:
-            await pipe.execute()
-        return count
+        pipe.get(self.epoch_key)
+        replies = await pipe.execute()
+        epoch: bytes | None = replies[-1]
+        return epoch
+
+    async def still_there(self, epoch: bytes | None) -> bool:
+        """False when the epoch seen at an XADD is gone or replaced: a flush or a restart
+        of Redis came in between, and the entries may be lost."""
+        return epoch is None or await self.client.get(self.epoch_key) == epoch
 
     async def read(
         self, consumer: str, counts: dict[Priority, int], block_ms: int | None

@@ -5,18 +5,28 @@ GatewayError
 ├── AuthError              401      no or unknown API key
 ├── NotFound               404
 ├── Conflict               409
+├── InsufficientFunds      402      balance + credit limit do not cover the request's holds
+├── LimitExceeded          429      a per-client limit; carries retry_after and the limit
+│   ├── RateLimited                 messages per second (``tps``)
+│   └── QuotaExceeded               messages per UTC day (``daily_quota``)
+├── CallbackRefused        400/401  a provider's callback: malformed, or its signature is wrong
 ├── Overloaded             503      the pipeline is full; carries retry_after
 └── RoutingError           422      no route takes this destination
+
+Errors with a ``retry_after`` leave with a ``Retry-After`` header.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from decimal import Decimal
 
 
 class GatewayError(Exception):
     status = 400
     code = "bad_request"
+    retry_after: float | None = None  # seconds; set: the answer carries Retry-After
 
     def __init__(self, message: str, field: str | None = None) -> None:
         super().__init__(message)
@@ -27,7 +37,11 @@ class GatewayError(Exception):
         body: dict[str, object] = {"code": self.code, "message": self.message}
         if self.field is not None:
             body["field"] = self.field
-        return {"error": body}
+        return {"error": body | self.details()}
+
+    def details(self) -> dict[str, object]:
+        """More members of the error object (a limit, the amounts at stake)."""
+        return {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,15 +83,79 @@ class Conflict(GatewayError):
     code = "conflict"
 
 
+class InsufficientFunds(GatewayError):
+    status = 402
+    code = "insufficient_funds"
+
+    def __init__(self, needed: Decimal, available: Decimal) -> None:
+        super().__init__(
+            f"the request holds {needed} but {available} is available "
+            "(balance + credit limit); top up or send fewer messages",
+            "balance",
+        )
+        self.needed = needed
+        self.available = available
+
+    def details(self) -> dict[str, object]:
+        return {"needed": str(self.needed), "available": str(self.available)}
+
+
+class LimitExceeded(GatewayError):
+    """A per-client limit; the body names it and its value."""
+
+    status = 429
+    limit_name = ""
+    retry_after: float
+
+    def __init__(self, message: str, limit: int, retry_after: float) -> None:
+        super().__init__(message)
+        self.limit = limit
+        self.retry_after = retry_after
+
+    def details(self) -> dict[str, object]:
+        return {"limit": self.limit_name, "value": self.limit, "retry_after": whole_seconds(self)}
+
+
+class RateLimited(LimitExceeded):
+    code = "rate_limited"
+    limit_name = "tps"
+
+    def __init__(self, limit: int, retry_after: float) -> None:
+        super().__init__(f"more than {limit} messages per second", limit, retry_after)
+
+
+class QuotaExceeded(LimitExceeded):
+    code = "daily_quota_exceeded"
+    limit_name = "daily_quota"
+
+    def __init__(self, limit: int, retry_after: float) -> None:
+        message = f"the daily quota of {limit} messages would be exceeded; it resets at 00:00 UTC"
+        super().__init__(message, limit, retry_after)
+
+
 class Overloaded(GatewayError):
     status = 503
     code = "overloaded"
+    retry_after: float
 
     def __init__(self, message: str, retry_after: float = 1.0) -> None:
         super().__init__(message)
         self.retry_after = retry_after
 
 
+class CallbackRefused(GatewayError):
+    code = "callback_refused"
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason, "body" if status == 400 else "signature")
+        self.status = status
+
+
 class RoutingError(GatewayError):
     status = 422
     code = "no_route"
+
+
+def whole_seconds(error: GatewayError) -> int:
+    """Retry-After in whole seconds, rounded up: a client retrying then is not early."""
+    return max(1, math.ceil(error.retry_after or 0))

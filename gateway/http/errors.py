@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from gateway.core.errors import GatewayError, Overloaded
+from gateway.core.errors import GatewayError, whole_seconds
 
 log = logging.getLogger("gateway.http")
 
@@ -16,8 +16,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 def error_response(error: GatewayError) -> web.Response:
     response = web.json_response(error.to_json(), status=error.status)
-    if isinstance(error, Overloaded):
-        response.headers["Retry-After"] = str(max(1, round(error.retry_after)))
+    if error.retry_after is not None:  # 429 and 503: when to come back
+        response.headers["Retry-After"] = str(whole_seconds(error))
     return response
 
 

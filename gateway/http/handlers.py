@@ -10,11 +10,13 @@ from aiohttp import web
 
 from gateway.adapters import message_store
 from gateway.adapters.client_store import Client
+from gateway.core.billing import next_utc_midnight
 from gateway.core.errors import AuthError, MalformedBody, NotFound, ValidationError
 from gateway.core.message import Accepted
 from gateway.core.validation import Context, Invalid, parse_message
 from gateway.http.keys import GATEWAY
 from gateway.http.openapi import OPENAPI
+from gateway.services.submit import Balance
 
 
 async def _json(request: web.Request) -> Any:
@@ -34,6 +36,9 @@ async def _client(request: web.Request) -> Client:
     return client
 
 
+authenticated = _client  # for the other handler modules
+
+
 def _context(request: web.Request, client: Client) -> Context:
     settings = request.app[GATEWAY].settings
     return Context(
@@ -44,6 +49,10 @@ def _context(request: web.Request, client: Client) -> Context:
         callback_url=client.callback_url,
         max_parts=settings.max_parts,
     )
+
+
+request_context = _context
+read_json = _json
 
 
 def _accepted_json(item: Accepted) -> dict[str, Any]:
@@ -66,7 +75,7 @@ async def post_message(request: web.Request) -> web.Response:
         message = parse_message(await _json(request), _context(request, client))
     except Invalid as exc:
         raise ValidationError.of(exc.error) from None
-    [item] = await request.app[GATEWAY].submit.accept([message])
+    [item] = await request.app[GATEWAY].submit.accept([message], client.limits)
     return web.json_response(_accepted_json(item), status=200 if item.duplicate else 202)
 
 
@@ -86,7 +95,7 @@ async def post_batch(request: web.Request) -> web.Response:
             rejected.append({"index": index, **exc.error.to_json()})
     if not valid:
         return web.json_response({"accepted": [], "rejected": rejected}, status=422)
-    accepted = await request.app[GATEWAY].submit.accept([m for _, m in valid])
+    accepted = await request.app[GATEWAY].submit.accept([m for _, m in valid], client.limits)
     reply = [{"index": i, **_accepted_json(a)} for (i, _), a in zip(valid, accepted, strict=True)]
     return web.json_response({"accepted": reply, "rejected": rejected}, status=202)
 
@@ -102,8 +111,33 @@ async def get_message(request: web.Request) -> web.Response:
     return web.json_response(found, dumps=_dumps)
 
 
+async def get_balance(request: web.Request) -> web.Response:
+    client = await _client(request)
+    found = await request.app[GATEWAY].submit.balance(client.id, client.limits)
+    return web.json_response(_balance_json(found), dumps=_dumps)
+
+
+def _balance_json(found: Balance) -> dict[str, Any]:
+    account, limits = found.account, found.limits
+    resets = next_utc_midnight(datetime.now(UTC)) if limits.daily_quota is not None else None
+    return {
+        "billed": account is not None,
+        "balance": account and account.balance,
+        "credit_limit": account and account.credit_limit,
+        "held": account and account.held,
+        "available": account and account.available,
+        "tps": limits.tps,
+        "daily_quota": limits.daily_quota,
+        "used_today": found.used_today,
+        "quota_resets_at": resets,
+    }
+
+
 def _dumps(value: Any) -> str:
     return json.dumps(value, default=_default)
+
+
+json_dumps = _dumps  # for the other handler modules
 
 
 def _default(value: Any) -> Any:
@@ -131,6 +165,7 @@ def routes() -> list[web.RouteDef]:
         web.post("/v1/messages", post_message),
         web.post("/v1/messages/batch", post_batch),
         web.get("/v1/messages/{id}", get_message),
+        web.get("/v1/balance", get_balance),
         web.get("/v1/health", health),
         web.get("/v1/ready", ready),
         web.get("/v1/openapi.json", openapi),

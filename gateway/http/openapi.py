@@ -15,6 +15,18 @@ _ERROR = {
                 "code": {"type": "string"},
                 "message": {"type": "string"},
                 "field": {"type": "string", "description": "the request field at fault"},
+                "limit": {
+                    "type": "string",
+                    "enum": ["tps", "daily_quota"],
+                    "description": "429: the client limit that was hit",
+                },
+                "value": {"type": "integer", "description": "429: that limit's value"},
+                "retry_after": {"type": "integer", "description": "429/503: seconds to wait"},
+                "needed": {"type": "string", "description": "402: what the request would hold"},
+                "available": {
+                    "type": "string",
+                    "description": "402: balance + credit limit (decimal string)",
+                },
             },
         }
     },
@@ -71,6 +83,38 @@ _ACCEPTED = {
     },
 }
 
+_MONEY = {"type": ["string", "null"], "description": "decimal string; null when not billed"}
+
+_BALANCE = {
+    "type": "object",
+    "properties": {
+        "billed": {"type": "boolean", "description": "false: no balance is kept or enforced"},
+        "balance": {**_MONEY, "description": "what is left, open holds already taken off"},
+        "credit_limit": {**_MONEY, "description": "how far below zero the balance may go"},
+        "held": {
+            **_MONEY,
+            "description": "held for messages not yet submitted: each at its dearest "
+            "route; the difference to the real price comes back at submission, the whole "
+            "hold if the message ends unsent",
+        },
+        "available": {**_MONEY, "description": "balance + credit limit"},
+        "tps": {"type": ["integer", "null"], "description": "messages per second"},
+        "daily_quota": {"type": ["integer", "null"], "description": "messages per UTC day"},
+        "used_today": {
+            "type": ["integer", "null"],
+            "description": "messages taken today (null when the client has no limits)",
+        },
+        "quota_resets_at": {"type": ["string", "null"], "format": "date-time"},
+    },
+}
+
+_LIMITED = {
+    "402": "insufficient_funds: the request's holds exceed balance + credit limit; "
+    "nothing was stored or charged",
+    "429": "rate_limited (tps) or daily_quota_exceeded; Retry-After says when to retry; "
+    "nothing was stored or counted",
+}
+
 _STATUSES = [
     "accepted",
     "queued",
@@ -91,6 +135,16 @@ def _responses(ok: dict[str, Any], *codes: int) -> dict[str, Any]:
     return result
 
 
+def _limited(responses: dict[str, Any]) -> dict[str, Any]:
+    """The 402 and 429 answers of the sending endpoints, described."""
+    retry_after = {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}}
+    return {
+        **responses,
+        "402": {**responses["402"], "description": _LIMITED["402"]},
+        "429": {**responses["429"], "description": _LIMITED["429"], "headers": retry_after},
+    }
+
+
 def _json_body(schema: dict[str, Any]) -> dict[str, Any]:
     return {"required": True, "content": {"application/json": {"schema": schema}}}
 
@@ -104,7 +158,12 @@ OPENAPI: dict[str, Any] = {
     },
     "components": {
         "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-        "schemas": {"Error": _ERROR, "MessageIn": _MESSAGE_IN, "Accepted": _ACCEPTED},
+        "schemas": {
+            "Error": _ERROR,
+            "MessageIn": _MESSAGE_IN,
+            "Accepted": _ACCEPTED,
+            "Balance": _BALANCE,
+        },
     },
     "security": [{"bearer": []}],
     "paths": {
@@ -112,23 +171,27 @@ OPENAPI: dict[str, Any] = {
             "post": {
                 "summary": "Send one message",
                 "requestBody": _json_body({"$ref": "#/components/schemas/MessageIn"}),
-                "responses": _responses(
-                    {
-                        "202": {
-                            "description": "accepted (committed)",
-                            "content": {
-                                "application/json": {
-                                    "schema": {"$ref": "#/components/schemas/Accepted"}
-                                }
+                "responses": _limited(
+                    _responses(
+                        {
+                            "202": {
+                                "description": "accepted (committed)",
+                                "content": {
+                                    "application/json": {
+                                        "schema": {"$ref": "#/components/schemas/Accepted"}
+                                    }
+                                },
                             },
+                            "200": {"description": "duplicate client_ref: the existing message"},
                         },
-                        "200": {"description": "duplicate client_ref: the existing message"},
-                    },
-                    400,
-                    401,
-                    413,
-                    422,
-                    503,
+                        400,
+                        401,
+                        402,
+                        413,
+                        422,
+                        429,
+                        503,
+                    )
                 ),
             }
         },
@@ -149,8 +212,11 @@ OPENAPI: dict[str, Any] = {
                         },
                     }
                 ),
-                "responses": _responses(
-                    {"202": {"description": "accepted and rejected items"}}, 400, 401, 413, 422, 503
+                "responses": _limited(
+                    _responses(
+                        {"202": {"description": "accepted and rejected items"}},
+                        *(400, 401, 402, 413, 422, 429, 503),
+                    )
                 ),
             }
         },
@@ -178,6 +244,24 @@ OPENAPI: dict[str, Any] = {
                     },
                     401,
                     404,
+                ),
+            }
+        },
+        "/v1/balance": {
+            "get": {
+                "summary": "The client's balance, credit limit, open holds and quota used today",
+                "responses": _responses(
+                    {
+                        "200": {
+                            "description": "the authenticated client's account",
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/Balance"}
+                                }
+                            },
+                        }
+                    },
+                    401,
                 ),
             }
         },

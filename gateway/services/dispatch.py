@@ -17,24 +17,30 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
+import time
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Protocol
 
 import aiopg
 from redis.exceptions import ResponseError
 
 from gateway.adapters import message_store as store
-from gateway.adapters.failures import TRANSIENT
+from gateway.adapters.failures import TRANSIENT, raise_if_cancelling
+from gateway.adapters.inbound_store import opted_out
 from gateway.adapters.redis_queue import Entry, RedisQueue
+from gateway.core.ids import id_time_ms
+from gateway.core.inbound import bulk_refusal
 from gateway.core.lifecycle import State
 from gateway.core.message import Outbound, Priority
 from gateway.core.receipts import AUTO, IdForms, part_key
 from gateway.core.scheduling import GiveUp, WeightedPicker, after_temporary_failure
 from gateway.services.outcomes import Done, OutcomeWriter
-from gateway.services.throttle import Throttle
+from gateway.services.router import Router
 from gateway.settings import DispatchSettings
 from providers.base import (
     Provider,
@@ -43,9 +49,17 @@ from providers.base import (
     Submission,
     SubmitResult,
 )
-from routing.choose import Decision, Route, RouteRequest, RouteState, choose
+from routing import Decision
 
 log = logging.getLogger("gateway.dispatch")
+_MAX_DEFERRAL_S = 60.0
+
+
+class Throttle(Protocol):
+    @property
+    def rate(self) -> float: ...
+
+    async def acquire(self, parts: int) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,23 +113,28 @@ class Dispatcher:
         pool: aiopg.Pool,
         queue: RedisQueue,
         providers: Mapping[str, Provider],
-        routes: Sequence[Route],
+        router: Router,
         outcomes: OutcomeWriter,
         id_forms: Mapping[str, IdForms],
         consumer: str,
-        tps: Mapping[str, float] | None = None,
+        throttles: Mapping[str, Throttle] | None = None,
     ) -> None:
         self._settings = settings
         self._pool = pool
         self._queue = queue
         self._providers = providers
-        self._routes = routes
+        self.router = router
         self._outcomes = outcomes
         self._id_forms = id_forms
         self._consumer = consumer
-        self._throttles = {name: Throttle(rate) for name, rate in (tps or {}).items()}
-        window = sum(max(p.capacity(), 1) for p in providers.values()) or 1
-        self.senders = max(8, min(4000, window))
+        self._throttles = dict(throttles or {})
+        # Configured windows (not the current room: a provider may still be binding).
+        self._windows = {name: max(1, p.snapshot().window_max) for name, p in providers.items()}
+        self._limits = {name: self._limit(name) for name in providers}
+        # Enough senders for every provider to hold its limit at once: one that is slow
+        # or saturated never takes the senders the others need (see ``_crowded``).
+        self.senders = max(8, min(4000, sum(self._limits.values())))
+        self._assigned: dict[str, int] = dict.fromkeys(providers, 0)
         self.channels = Channels(max(settings.read_batch, self.senders), settings.weights)
         self.in_flight = 0
         self._intake: list[asyncio.Task[None]] = []
@@ -134,6 +153,7 @@ class Dispatcher:
     # --- reading --------------------------------------------------------------------
     async def _read_loop(self) -> None:
         while True:
+            raise_if_cancelling()  # a cancel lost in aiopg's wait_for
             room = self.channels.room()
             if not any(room.values()):
                 await self.channels.wait_for_room()
@@ -145,6 +165,7 @@ class Dispatcher:
                 await self._recreate_groups()
                 continue
             except TRANSIENT as exc:
+                raise_if_cancelling()
                 log.warning("queue unreachable: %r", exc)
                 await asyncio.sleep(1.0)
                 continue
@@ -155,6 +176,7 @@ class Dispatcher:
         try:
             await self._queue.ensure_groups()
         except TRANSIENT as exc:
+            raise_if_cancelling()
             log.warning("could not recreate consumer groups: %r", exc)
             await asyncio.sleep(1.0)
 
@@ -166,6 +188,7 @@ class Dispatcher:
                 await self._admit(entries)
                 return
             except TRANSIENT as exc:
+                raise_if_cancelling()
                 log.warning("claiming %d entries failed (%r)", len(entries), exc)
                 await asyncio.sleep(0.2 * (attempt + 1))
 
@@ -180,11 +203,14 @@ class Dispatcher:
             by_id.setdefault(entry.message_id, []).append(entry)
         claimed_at = asyncio.get_running_loop().time()
         claimed = await store.claim(self._pool, list(by_id), self._settings.lease_s)
+        bulk = [m.destination for m in claimed if m.priority is Priority.BULK]
+        blocked = await opted_out(self._pool, bulk) if bulk else set()
         now = datetime.now(UTC)
         for message in claimed:
             job = Job(message, tuple(by_id.pop(message.id)), claimed_at)
-            if message.expires_at is not None and message.expires_at <= now:
-                await self._finish(job, store.FinalUpdate(message.id, State.EXPIRED, "validity"))
+            refusal = _refusal(message, now, blocked)
+            if refusal is not None:
+                await self._finish(job, refusal)
             else:
                 self.channels.put(job)
         leftovers = tuple(e for group in by_id.values() for e in group)
@@ -194,10 +220,12 @@ class Dispatcher:
     async def _reclaim_loop(self) -> None:
         idle_ms = int(self._settings.lease_s * 1000)
         while True:
+            raise_if_cancelling()  # a cancel lost in aiopg's wait_for
             await asyncio.sleep(min(10.0, self._settings.lease_s / 2))
             try:
                 entries = await self._queue.reclaim(self._consumer, idle_ms, 500)
             except TRANSIENT as exc:
+                raise_if_cancelling()
                 log.warning("reclaim failed: %r", exc)
                 continue
             if entries:
@@ -207,6 +235,7 @@ class Dispatcher:
     # --- sending --------------------------------------------------------------------
     async def _send_loop(self) -> None:
         while True:
+            raise_if_cancelling()  # a cancel lost in aiopg's wait_for
             job = await self.channels.get()
             self.in_flight += 1
             self._idle.clear()
@@ -230,24 +259,75 @@ class Dispatcher:
                 log.warning("drain: %d submissions still in flight", self.in_flight)
 
     async def _send(self, job: Job) -> None:
+        """Route and submit; a temporary failure moves the message to the next route
+        (up to the policy's limit), and only then back to the queue with a delay."""
         if self._lease_running_out(job):
             return  # not acked: its entry is reclaimed and claimed afresh, never sent twice
-        decision = self._route(job.message)
-        if decision.provider is None:
-            await self._no_route(job, decision)
-            return
-        throttle = self._throttles.get(decision.provider)
+        excluded: frozenset[str] = frozenset()
+        failure: ProviderTemporaryError | None = None
+        while True:
+            decision = self.router.decide(job.message, excluded)
+            if decision.provider is None:
+                await self._unroutable(job, decision, failure)
+                return
+            if decision.outcome == "wait" and self._crowded(decision.provider):
+                await self._defer(job, failure)
+                return
+            failure = await self._assign(job, decision)
+            if failure is None:
+                return
+            excluded |= {decision.provider}
+
+    def _limit(self, provider: str) -> int:
+        """Messages that may be on one provider at once: its window, and a second of its
+        TPS waiting for tokens."""
+        throttle = self._throttles.get(provider)
+        return self._windows.get(provider, 1) + (round(throttle.rate) if throttle else 0)
+
+    def _crowded(self, provider: str) -> bool:
+        """A message that would only wait here would hold a sender beyond the limit."""
+        return self._assigned.get(provider, 0) >= self._limits.get(provider, 1)
+
+    async def _defer(self, job: Job, failure: ProviderTemporaryError | None) -> None:
+        """Back to the queue. The delay grows with the message's age (half of it, with
+        jitter: a geometric backoff that needs no counter), so a deep backlog waiting for
+        one cheap route does not churn the database. The claim's attempt is given back
+        unless a provider did see the message in this turn."""
+        delay = _deferral(job.message.id, time.time(), failure.retry_after if failure else 0.0)
+        retry = store.Retry(job.message.id, delay, "waiting_for_route", failure is not None)
+        await self._finish(job, retry)
+
+    async def _assign(self, job: Job, decision: Decision) -> ProviderTemporaryError | None:
+        assert decision.provider is not None
+        self._assigned[decision.provider] = self._assigned.get(decision.provider, 0) + 1
+        try:
+            return await self._submit(job, decision)
+        finally:
+            self._assigned[decision.provider] -= 1
+
+    async def _submit(self, job: Job, decision: Decision) -> ProviderTemporaryError | None:
+        """One attempt on the decided route; returns the temporary error, if any."""
+        provider = decision.provider
+        assert provider is not None and decision.total is not None
+        throttle = self._throttles.get(provider)
         if throttle is not None:
             await throttle.acquire(job.message.parts)
+        if self._lease_running_out(job):
+            return None  # not acked: reclaimed once its lease ends, never sent twice
+        self.router.submitting(decision)
+        submission = _submission(job.message, decision.sender or job.message.sender)
         try:
-            result = await self._providers[decision.provider].submit(_submission(job.message))
+            result = await self._providers[provider].submit(submission)
         except ProviderTemporaryError as exc:
-            await self._retry(job, exc.code, exc.retry_after)
+            self.router.record(provider, "temporary_error")
+            return exc
         except ProviderPermanentError as exc:
+            self.router.record(provider, "ok")  # the route answered: the message is bad
             await self._finish(job, store.FinalUpdate(job.message.id, State.REJECTED, exc.code))
         else:
-            assert decision.price is not None
-            await self._finish(job, self._submitted(decision.provider, decision.price, result))
+            self.router.record(provider, "ok")
+            await self._finish(job, self._submitted(provider, decision.total, result))
+        return None
 
     def _lease_running_out(self, job: Job) -> bool:
         """A job that waited most of its lease in a channel (a slow provider) is left:
@@ -255,20 +335,20 @@ class Dispatcher:
         age = asyncio.get_running_loop().time() - job.claimed_at
         return age > self._settings.lease_s * 0.8
 
-    def _route(self, message: Outbound) -> Decision:
-        state = {n: RouteState(p.ready, p.capacity()) for n, p in self._providers.items()}
-        return choose(RouteRequest(message.destination, message.parts), self._routes, state)
-
     def _submitted(self, provider: str, price: Decimal, result: SubmitResult) -> store.Submitted:
         forms = self._id_forms.get(provider, AUTO)
         keys = tuple(part_key(pid, forms) for pid in result.part_ids)
         return store.Submitted(result.message_id, provider, price, result.part_ids, keys)
 
-    async def _no_route(self, job: Job, decision: Decision) -> None:
-        if decision.routable:  # routes exist but all are down: wait for one
-            await self._retry(job, "no_provider_up", 5.0)
-        else:
+    async def _unroutable(
+        self, job: Job, decision: Decision, failure: ProviderTemporaryError | None
+    ) -> None:
+        if not decision.routable:
             await self._finish(job, store.FinalUpdate(job.message.id, State.FAILED, "no_route"))
+        elif failure is not None:  # every route it may take failed just now: later
+            await self._retry(job, failure.code, failure.retry_after)
+        else:  # routes exist but none is up, or their breakers are open: wait for one
+            await self._retry(job, decision.reason, 5.0)
 
     async def _retry(self, job: Job, code: str, retry_after: float) -> None:
         m = job.message
@@ -293,11 +373,25 @@ class Dispatcher:
         await self._outcomes.record(Done(job.entries, outcome))
 
 
-def _submission(message: Outbound) -> Submission:
+def _deferral(message_id: int, now: float, at_least: float) -> float:
+    age = max(0.0, now - id_time_ms(message_id) / 1000)
+    return max(at_least, min(_MAX_DEFERRAL_S, max(2.0, age / 2) * random.uniform(1.0, 1.5)))
+
+
+def _refusal(message: Outbound, now: datetime, blocked: set[str]) -> store.FinalUpdate | None:
+    """A message that ends before it is sent: out of validity, or bulk to an opted-out
+    number (the opt-out may have come after the message was accepted)."""
+    if message.expires_at is not None and message.expires_at <= now:
+        return store.FinalUpdate(message.id, State.EXPIRED, "validity")
+    code = bulk_refusal(message.priority, message.destination, blocked)
+    return store.FinalUpdate(message.id, State.REJECTED, code) if code else None
+
+
+def _submission(message: Outbound, sender: str) -> Submission:
     return Submission(
         message_id=message.id,
         destination=message.destination,
-        source=message.sender,
+        source=sender,
         text=message.text,
         expires_at=message.expires_at,
     )

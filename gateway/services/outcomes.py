@@ -16,6 +16,7 @@ import aiopg
 
 from gateway.adapters import message_store as store
 from gateway.adapters.batching import Batcher
+from gateway.adapters.failures import raise_if_cancelling
 from gateway.adapters.receipt_store import apply_receipts
 from gateway.adapters.redis_queue import Entry, RedisQueue
 from gateway.core.receipts import AUTO, IdForms, early_keys
@@ -86,6 +87,7 @@ class OutcomeWriter:
         try:
             await self._queue.ack(entries)
         except Exception as exc:  # pending entries are reclaimed later and found done
+            raise_if_cancelling()
             log.warning("could not ack %d entries: %r", len(entries), exc)
 
     def _early(self, submitted: Sequence[store.Submitted]) -> list[tuple[str, str]]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import aiopg
@@ -39,6 +39,8 @@ class ReceiptService:
         self.writer: Batcher[ReceiptIn, None] = Batcher(
             "receipts", self._apply, batch_rows, 0.005, limit, retry_for=120.0
         )
+        # Told of every final receipt (the router's breakers watch the delivered ratio).
+        self.observers: list[Callable[[Receipt], None]] = []
         self.received = 0
         self.intermediate = 0
         self.refused = 0
@@ -52,6 +54,8 @@ class ReceiptService:
         if state is None:
             self.intermediate += 1
             return None
+        for observe in self.observers:
+            observe(receipt)
         forms = self._id_forms.get(receipt.provider, AUTO)
         item = ReceiptIn(
             receipt.provider,

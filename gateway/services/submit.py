@@ -1,35 +1,93 @@
-"""Accepting messages: validated requests → committed rows → queue entries.
+"""Accepting messages: validated requests → limits → committed rows, charged → queue entries.
 
-A request is answered only after its rows are committed (invariant 1). Rows from all
-concurrent requests go through one ``Batcher`` (group commit). After the commit the
-immediate messages are XADDed to their priority stream and marked ``in_queue``; if
-the process dies in between, the sweeper enqueues them once ``due_at`` has passed.
+A request is answered only after its rows are committed (invariant 1), and a refused
+request leaves nothing behind: no row, no charge, no count. In order:
+
+1. Room: the writer's backlog is bounded in messages (503 when full).
+2. Limits: the client's TPS and daily quota are taken in Redis, one round trip per
+   request (429 when over, with the seconds to wait). They are given back if the request
+   is refused or fails after this point, and the quota of duplicates is given back after.
+3. Holds: each message is priced by the injected ``Quoter`` at the dearest route that may
+   carry it (the route is chosen at dispatch).
+4. Group commit: whole requests from all concurrent callers go through one ``Batcher``,
+   so a request is never split between two transactions. Each transaction locks the
+   billed clients' rows, lets ``billing.decide`` accept or refuse each request in arrival
+   order (402), then inserts the accepted rows and debits their holds.
+5. After the commit the immediate messages are XADDed to their priority stream and
+   marked ``in_queue``; if the process dies in between, the sweeper enqueues them once
+   ``due_at`` has passed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
 
 import aiopg
+from redis.exceptions import RedisError
 
-from gateway.adapters import message_store
+from gateway.adapters import billing_store, message_store
 from gateway.adapters.batching import Batcher, QueueFull
+from gateway.adapters.billing_store import ClientLimiter, Taken
 from gateway.adapters.redis_queue import RedisQueue
-from gateway.core.errors import Overloaded
+from gateway.core import billing
+from gateway.core.billing import Account, Limits, Verdict
+from gateway.core.errors import InsufficientFunds, Overloaded
 from gateway.core.ids import IdGenerator
-from gateway.core.message import Accepted, NewMessage
+from gateway.core.message import Accepted, NewMessage, Priority
 from gateway.settings import DispatchSettings, StoreSettings
 
 log = logging.getLogger("gateway.submit")
+
+Quoter = Callable[[str, int, Priority], Decimal | None]
+"""(destination E.164, parts, priority) → the hold for the message: parts × the highest
+price among the routes eligible for it; None when no route serves it (nothing is held:
+the message fails at dispatch, free)."""
+
+
+def per_part(price: Decimal) -> Quoter:
+    """A fixed price per part, for any destination."""
+    return lambda destination, parts, priority: price * parts
+
+
+def free(destination: str, parts: int, priority: Priority) -> Decimal | None:
+    """No price known at accept: nothing is held, the price is charged at submission."""
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    account: Account | None  # None: the client is not billed
+    limits: Limits
+    used_today: int | None  # None: the client has no limits, and nothing is counted
 
 
 @dataclass(frozen=True, slots=True)
 class _Stored:
     id: int
     duplicate: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Request:
+    rows: tuple[message_store.Row, ...]  # (our id, message, hold)
+    billed: bool  # False: known not billed, no funds transaction needed
+
+    def items(self) -> list[billing.Item]:
+        return [
+            billing.Item(m.client_id, hold or Decimal(0), m.client_ref) for _, m, hold in self.rows
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class _Written:
+    stored: tuple[_Stored, ...] = ()
+    refused: Verdict | None = None
+    failure: Exception | None = None
 
 
 class SubmitService:
@@ -40,43 +98,140 @@ class SubmitService:
         ids: IdGenerator,
         store: StoreSettings,
         dispatch: DispatchSettings,
+        quoter: Quoter = free,
+        limiter: ClientLimiter | None = None,
     ) -> None:
         self._pool = pool
         self._queue = queue
         self._ids = ids
         self._grace_s = dispatch.enqueue_grace_s
-        self.writer: Batcher[tuple[int, NewMessage], _Stored] = Batcher(
-            "accept",
-            self._insert,
-            store.batch_rows,
-            store.batch_wait_ms / 1000,
-            store.pending_limit,
+        self._batch_rows = store.batch_rows
+        self._pending_limit = store.pending_limit
+        self._pending = 0  # messages offered to the writer and not yet written
+        self.quoter = quoter
+        self.limiter = limiter or ClientLimiter(queue.client)
+        self.writer: Batcher[_Request, _Written] = Batcher(
+            "accept", self._write, store.batch_rows, store.batch_wait_ms / 1000, store.pending_limit
         )
         self.enqueuer: Batcher[tuple[int, NewMessage], None] = Batcher(
             "enqueue", self._enqueue, 2000, 0.002, store.pending_limit * 2
         )
 
-    async def accept(self, messages: Sequence[NewMessage]) -> list[Accepted]:
-        """Commit the messages; returns once they are durable. Raises Overloaded if full."""
-        if not self.writer.has_room(len(messages)):  # all or nothing: no 503 for a half
-            raise Overloaded("the gateway is at capacity, retry shortly", 1.0)
-        rows = [(self._ids.next(), m) for m in messages]
-        futures = [self.writer.offer(row) for row in rows]
-        results = await asyncio.gather(*futures, return_exceptions=True)
-        failure = next((r for r in results if isinstance(r, BaseException)), None)
-        if failure is not None:  # most likely not committed; client_ref makes a retry safe
-            log.warning("accept failed: %r", failure)
-            raise Overloaded("the database is unavailable, retry shortly", 2.0)
-        stored = [r for r in results if isinstance(r, _Stored)]
-        return [Accepted(s.id, m, s.duplicate) for (_, m), s in zip(rows, stored, strict=True)]
+    async def accept(
+        self, messages: Sequence[NewMessage], limits: Limits | None = None
+    ) -> list[Accepted]:
+        """Commit one request's messages, all or none; returns once they are durable.
 
-    async def _insert(self, rows: Sequence[tuple[int, NewMessage]]) -> list[_Stored]:
-        mapping = await message_store.insert(self._pool, rows, self._grace_s)
-        result = [_Stored(mapping[mid], mapping[mid] != mid) for mid, _ in rows]
-        for (mid, message), stored in zip(rows, result, strict=True):
-            if not stored.duplicate and message.send_at is None:
-                self._fire_enqueue((mid, message))
-        return result
+        ``limits`` are those of the requesting client (the first message's). Raises
+        Overloaded (503), RateLimited / QuotaExceeded (429) or InsufficientFunds (402)."""
+        if not messages:
+            return []
+        if self._pending + len(messages) > self._pending_limit:  # no 503 for half a request
+            raise Overloaded("the gateway is at capacity, retry shortly", 1.0)
+        taken = await self._take(messages[0].client_id, limits, len(messages))
+        try:
+            stored = await self._write_request(messages, limits is None or limits.billed)
+        except Exception:
+            await self._give_back(taken, len(messages))
+            raise
+        duplicates = sum(s.duplicate for s in stored)
+        if duplicates:  # not sent again: they do not count against the quota
+            await self._give_back(taken, duplicates, tokens=False)
+        return [Accepted(s.id, m, s.duplicate) for m, s in zip(messages, stored, strict=True)]
+
+    async def _write_request(
+        self, messages: Sequence[NewMessage], billed: bool
+    ) -> tuple[_Stored, ...]:
+        rows = tuple((self._ids.next(), m, self._hold(m) if billed else None) for m in messages)
+        request = _Request(rows, billed)
+        try:
+            future = self.writer.offer(request)
+        except QueueFull:
+            raise Overloaded("the gateway is at capacity, retry shortly", 1.0) from None
+        self._pending += len(messages)
+        try:
+            written = await future
+        finally:
+            self._pending -= len(messages)
+        if written.refused is not None:
+            raise InsufficientFunds(written.refused.needed, written.refused.available)
+        if written.failure is not None:  # most likely not committed; client_ref makes a retry safe
+            log.warning("accept failed: %r", written.failure)
+            raise Overloaded("the database is unavailable, retry shortly", 2.0)
+        return written.stored
+
+    def _hold(self, message: NewMessage) -> Decimal | None:
+        return self.quoter(message.destination, message.parts, message.priority)
+
+    async def _take(self, client_id: int, limits: Limits | None, n: int) -> Taken | None:
+        if limits is None or limits.unlimited:
+            return None
+        try:
+            return await self.limiter.admit(client_id, limits, n)
+        except (RedisError, OSError) as exc:  # limits unknown is not unlimited
+            log.warning("client limits unavailable: %r", exc)
+            raise Overloaded("the rate limiter is unavailable, retry shortly", 1.0) from None
+
+    async def _give_back(self, taken: Taken | None, n: int, tokens: bool = True) -> None:
+        if taken is None:
+            return
+        try:
+            await self.limiter.give_back(taken, n, tokens)
+        except Exception as exc:  # the client loses a little quota for a while, no more
+            log.warning("could not give back %d to client %d: %r", n, taken.client_id, exc)
+
+    async def balance(self, client_id: int, limits: Limits) -> Balance:
+        account = await billing_store.account(self._pool, client_id)
+        used = None if limits.unlimited else await self.limiter.used_today(client_id)
+        return Balance(account, limits, used)
+
+    # --- the writer: one transaction per chunk of whole requests -----------------------
+    async def _write(self, requests: Sequence[_Request]) -> list[_Written]:
+        results: list[_Written] = []
+        for chunk in _chunks(requests, self._batch_rows):
+            results += await self._write_chunk(chunk)
+        return results
+
+    async def _write_chunk(self, chunk: list[_Request]) -> list[_Written]:
+        try:
+            written, new = await self._commit(chunk)
+        except Exception as exc:  # these callers get it; the other chunks may have committed
+            log.warning("accept: %d requests failed: %r", len(chunk), exc)
+            return [_Written(failure=exc)] * len(chunk)
+        for request in chunk:
+            for mid, message, _ in request.rows:
+                if mid in new and message.send_at is None:
+                    self._fire_enqueue((mid, message))
+        return written
+
+    async def _commit(self, chunk: list[_Request]) -> tuple[list[_Written], frozenset[int]]:
+        if not any(r.billed for r in chunk):  # nothing to lock or debit: one statement
+            async with self._pool.acquire() as conn, conn.cursor() as cur:
+                inserted = await message_store.insert_rows(cur, _rows(chunk), self._grace_s)
+            return _results(chunk, [billing.ACCEPTED] * len(chunk), inserted.ids), inserted.new
+        async with self._pool.acquire() as conn, conn.cursor() as cur, cur.begin():
+            return await self._charge_and_insert(cur, chunk)
+
+    async def _charge_and_insert(
+        self, cur: Any, chunk: list[_Request]
+    ) -> tuple[list[_Written], frozenset[int]]:
+        """Inside the transaction: decide, insert what is accepted, debit its holds."""
+        billed = [r for r in chunk if r.billed]
+        accounts = await billing_store.lock_accounts(cur, _client_ids(billed))
+        refs = [(m.client_id, m.client_ref) for r in chunk for _, m, _ in r.rows]
+        billed_refs = [(cid, ref) for cid, ref in refs if cid in accounts]
+        stored = await message_store.stored_refs(cur, billed_refs) if accounts else {}
+        decision = billing.decide(accounts, [r.items() for r in chunk], stored.keys())
+        accepted = [r for r, v in zip(chunk, decision.verdicts, strict=True) if v.accepted]
+        rows = [_billed(row, accounts) for r in accepted for row in r.rows]
+        inserted = await message_store.insert_rows(cur, rows, self._grace_s)
+        holds = [
+            billing.hold(m.client_id, mid, hold)
+            for mid, m, hold in rows
+            if mid in inserted.new and hold is not None
+        ]
+        await billing_store.post(cur, holds, locked=True)
+        return _results(chunk, decision.verdicts, inserted.ids), inserted.new
 
     def _fire_enqueue(self, row: tuple[int, NewMessage]) -> None:
         try:
@@ -85,9 +240,49 @@ class SubmitService:
             log.warning("enqueue buffer full; message %d left to the sweeper", row[0])
 
     async def _enqueue(self, rows: Sequence[tuple[int, NewMessage]]) -> list[None]:
-        await self._queue.enqueue((mid, m.priority) for mid, m in rows)
-        await message_store.mark_queued(self._pool, [mid for mid, _ in rows])
+        await message_store.enqueue(self._queue, self._pool, [(mid, m.priority) for mid, m in rows])
         return [None] * len(rows)
+
+
+def _chunks(requests: Sequence[_Request], max_rows: int) -> Iterator[list[_Request]]:
+    """Whole requests, up to ``max_rows`` rows a chunk (a larger request alone)."""
+    chunk: list[_Request] = []
+    rows = 0
+    for request in requests:
+        if chunk and rows + len(request.rows) > max_rows:
+            yield chunk
+            chunk, rows = [], 0
+        chunk.append(request)
+        rows += len(request.rows)
+    if chunk:
+        yield chunk
+
+
+def _rows(chunk: Sequence[_Request]) -> list[message_store.Row]:
+    return [row for r in chunk for row in r.rows]
+
+
+def _client_ids(chunk: Sequence[_Request]) -> list[int]:
+    return sorted({m.client_id for r in chunk for _, m, _ in r.rows})
+
+
+def _billed(row: message_store.Row, accounts: dict[int, Account]) -> message_store.Row:
+    """Only billed clients' messages carry a hold (None: the quoter knew no route → 0)."""
+    mid, message, hold = row
+    if message.client_id not in accounts:
+        return mid, message, None
+    return mid, message, hold if hold is not None else Decimal(0)
+
+
+def _results(
+    chunk: Sequence[_Request], verdicts: Sequence[Verdict], ids: dict[int, int]
+) -> list[_Written]:
+    return [
+        _Written(tuple(_Stored(ids[mid], ids[mid] != mid) for mid, _, _ in r.rows))
+        if v.accepted
+        else _Written(refused=v)
+        for r, v in zip(chunk, verdicts, strict=True)
+    ]
 
 
 def _ignore(future: asyncio.Future[None]) -> None:

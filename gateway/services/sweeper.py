@@ -17,7 +17,7 @@ import time
 import aiopg
 
 from gateway.adapters import message_store as store
-from gateway.adapters.failures import TRANSIENT
+from gateway.adapters.failures import TRANSIENT, raise_if_cancelling
 from gateway.adapters.redis_queue import RedisQueue
 from gateway.settings import DispatchSettings
 
@@ -35,9 +35,11 @@ class Sweeper:
 
     async def run(self) -> None:
         while True:
+            raise_if_cancelling()  # a cancel lost in aiopg's wait_for
             try:
                 await self.sweep()
             except TRANSIENT as exc:
+                raise_if_cancelling()
                 log.warning("sweep failed: %r", exc)
             await asyncio.sleep(self._settings.sweep_interval_s)
 
@@ -48,8 +50,7 @@ class Sweeper:
         for _ in range(100):  # bounded: a sweep never runs away
             due = await store.due(self._pool, 5000)
             if due:
-                await self._queue.enqueue(due)
-                await store.mark_queued(self._pool, [mid for mid, _ in due])
+                await store.enqueue(self._queue, self._pool, due)
             total += len(due)
             if len(due) < 5000:
                 break

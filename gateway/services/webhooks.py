@@ -18,7 +18,7 @@ import aiohttp
 import aiopg
 
 from gateway.adapters import webhook_store
-from gateway.adapters.failures import TRANSIENT
+from gateway.adapters.failures import TRANSIENT, raise_if_cancelling
 from gateway.adapters.webhook_store import Delivery
 from gateway.core.signing import headers
 from gateway.settings import WebhookSettings
@@ -40,6 +40,7 @@ class WebhookService:
         connector = aiohttp.TCPConnector(limit=self._settings.concurrency)
         async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
             while True:
+                raise_if_cancelling()  # a cancel lost in aiopg's wait_for
                 sent = await self._round(session)
                 if sent < self._settings.batch:
                     await asyncio.sleep(self._settings.poll_interval_s)
@@ -52,6 +53,7 @@ class WebhookService:
                 results = await asyncio.gather(*(self._send(session, d) for d in batch))
                 await self._record(batch, results)
         except TRANSIENT as exc:  # unrecorded attempts are made again when the lease ends
+            raise_if_cancelling()
             log.warning("outbox unreachable: %r", exc)
             return 0
         return len(batch)

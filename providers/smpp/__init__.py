@@ -1,6 +1,6 @@
 """SMPP provider on aiosmpplib: see ``providers.smpp.provider`` for how it works."""
 
-from providers.smpp.pdu import InboundPart
+from providers.base import InboundPart
 from providers.smpp.provider import SmppProvider
 from providers.smpp.settings import SmppSettings
 

@@ -1,10 +1,10 @@
-"""Throughput and CPU per message of one SMPP bind against the SMSC simulator.
+"""Throughput and CPU per message of an SMPP bind pool against the SMSC simulator.
 
 The simulator runs in its own process (spawned here, or already listening at ``--port``),
 so that the CPU time counted is this process's: the provider plus a thin load loop.
 
     python -m providers.smpp._bench --count 50000 --window 200
-    python -m providers.smpp._bench --port 2775 --mode submit
+    python -m providers.smpp._bench --port 2775 --mode submit --binds 4
 """
 
 from __future__ import annotations
@@ -37,7 +37,9 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def run(port: int, mode: str, count: int, window: int) -> dict[str, float | str | int]:
+async def run(
+    port: int, mode: str, count: int, window: int, binds: int = 1
+) -> dict[str, float | str | int]:
     bind_mode, receipts_on = MODES[mode]
     done = asyncio.Event()
     receipts: list[Receipt] = []
@@ -48,12 +50,13 @@ async def run(port: int, mode: str, count: int, window: int) -> dict[str, float 
             done.set()
 
     settings = SmppSettings(
-        "bench", "127.0.0.1", port, "smsgw", "secret", bind_mode=bind_mode, window=window
-    )
+        "bench", "127.0.0.1", port, "smsgw", "secret", bind_mode=bind_mode, window=window,
+        binds=binds,
+    )  # fmt: skip
     provider = SmppProvider(settings, on_receipt)
     await provider.start()
     cpu, wall = cpu_seconds(), time.perf_counter()
-    await _load(provider, count, window * 2, receipts_on)
+    await _load(provider, count, window * binds * 2, receipts_on)
     submitted = time.perf_counter() - wall
     if receipts_on:
         await asyncio.wait_for(done.wait(), 120)
@@ -63,6 +66,7 @@ async def run(port: int, mode: str, count: int, window: int) -> dict[str, float 
         "mode": mode,
         "messages": count,
         "window": window,
+        "binds": binds,
         "submit_per_s": round(count / submitted),
         "end_to_end_per_s": round(count / wall),
         "cpu_us_per_message": round(cpu / count * 1e6, 1),
@@ -87,6 +91,7 @@ def main() -> None:
     parser.add_argument("--mode", choices=[*MODES, "all"], default="all")
     parser.add_argument("--count", type=int, default=50_000)
     parser.add_argument("--window", type=int, default=200)
+    parser.add_argument("--binds", type=int, default=1)
     args = parser.parse_args()
     child = None
     port = args.port
@@ -96,7 +101,7 @@ def main() -> None:
         port = wait_for_port(child)
     try:
         for mode in MODES if args.mode == "all" else [args.mode]:
-            result = uvloop.run(run(port, mode, args.count, args.window))
+            result = uvloop.run(run(port, mode, args.count, args.window, args.binds))
             print(json.dumps(result), flush=True)
     finally:
         if child is not None:

@@ -71,6 +71,7 @@ class ClientEvents(Protocol):
     def state_changed(self, client: SmppClient, state: SmppSessionState) -> None: ...
     def deliver(self, pdu: bytes) -> Ack | None: ...
     def answered(self, part: OutboundPart, outcome: Outcome) -> None: ...
+    def nacked(self, part: OutboundPart, status: int) -> None: ...
     def send_failed(self, part: OutboundPart, error: Exception) -> None: ...
 
 
@@ -85,6 +86,7 @@ class SmppClient(ESME):  # type: ignore[misc]
         broker: object,
         rate_limiter: object | None,
         events: ClientEvents,
+        label: str,
     ) -> None:
         self._events = events
         self._state = SmppSessionState.CLOSED
@@ -92,7 +94,7 @@ class SmppClient(ESME):  # type: ignore[misc]
         self._task: asyncio.Task[None] | None = None
         self._first_outcome = asyncio.Event()  # bound, or the bind refused
         self._refused: int | None = None
-        self.label = f"{settings.name}/{mode.name.lower()}"
+        self.label = f"{label}/{mode.name.lower()}"
         self.requests = SequenceCorrelator(settings.response_timeout)
         super().__init__(
             smsc_host=settings.host,
@@ -154,9 +156,18 @@ class SmppClient(ESME):  # type: ignore[misc]
             self._first_outcome.set()
             raise
 
+    def launch(self) -> None:
+        """Run the ESME: it connects, binds and reconnects by itself."""
+        self._task = asyncio.create_task(self.start(), name=f"smpp {self.label}")
+
+    def drop(self) -> None:
+        """Cut the connection now (a hung link); the ESME then reconnects after its backoff."""
+        if self._link is not None:
+            self._link.transport.abort()
+
     async def open(self, within: float) -> None:
         """Run the ESME; return once bound, or stop it and raise if the bind fails first."""
-        self._task = asyncio.create_task(self.start(), name=f"smpp {self.label}")
+        self.launch()
         try:
             await asyncio.wait_for(self._first_outcome.wait(), within)
         except TimeoutError:
@@ -199,10 +210,13 @@ class SmppClient(ESME):  # type: ignore[misc]
         if header.smpp_command not in _SUBMIT_ANSWERS:
             return await super()._handle_response(pdu, header)
         request = self.requests.pop(header.sequence_num)
-        if isinstance(request, OutboundPart):
-            status = int.from_bytes(pdu[8:12], "big")  # the raw status, vendor codes included
-            answer = message_id(pdu) if header.smpp_command is SmppCommand.SUBMIT_SM_RESP else ""
-            self._events.answered(request, (status, answer))
+        if not isinstance(request, OutboundPart):
+            return _HANDLED
+        status = int.from_bytes(pdu[8:12], "big")  # the raw status, vendor codes included
+        if header.smpp_command is SmppCommand.SUBMIT_SM_RESP:
+            self._events.answered(request, (status, message_id(pdu)))
+        else:
+            self._events.nacked(request, status)
         return _HANDLED
 
     async def _handle_request(self, pdu: bytes, header: PduHeader) -> SmppMessage | None:

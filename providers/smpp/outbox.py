@@ -8,6 +8,10 @@ fewer than ``window`` parts await their submit_sm_resp, and that part holds its 
 
 While no bind is up the window is shut: ``limit`` waits, so a sender task aiosmpplib has
 not torn down yet never writes a part that was already failed back to its submitter.
+
+The window is adaptive: the bind ``resize``s it after each answer (``providers.aimd``), and
+``pause``s it for a moment when the SMSC throttles. Shrinking never recalls parts already
+sent; it only holds new ones back until enough answers came in.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ class OutboundPart(SubmitSm):  # type: ignore[misc]
         self.future = future
         self.holds_slot = False
         self.settled = False
+        self.sent_at = 0.0  # loop time it took its slot: the answer's latency runs from here
 
     __hash__ = object.__hash__  # identity, not the dataclass fields this object lacks
 
@@ -69,6 +74,8 @@ class Outbox(AbstractBroker, AbstractRateLimiter):  # type: ignore[misc]
         self._current: OutboundPart | None = None  # dequeued, not through ``limit`` yet
         self._held: set[OutboundPart] = set()
         self._open = False
+        self._paused = False
+        self._resume: asyncio.TimerHandle | None = None
         self._queued = asyncio.Event()
         self._room = asyncio.Event()
         self._idle = asyncio.Event()
@@ -83,6 +90,28 @@ class Outbox(AbstractBroker, AbstractRateLimiter):  # type: ignore[misc]
     def in_flight(self) -> int:
         return len(self._held)
 
+    @property
+    def load(self) -> float:
+        """Parts held or waiting, relative to the window (the pool sends to the least loaded)."""
+        waiting = len(self._queue) + (self._current is not None)
+        return (len(self._held) + waiting) / self.window + self._paused
+
+    def resize(self, window: int) -> None:
+        if window > self.window:
+            self._room.set()
+        self.window = window
+
+    def pause(self, seconds: float) -> None:
+        """Send nothing for ``seconds`` (from now, a later call extends it)."""
+        if self._resume is not None:
+            self._resume.cancel()
+        self._paused = True
+        self._resume = asyncio.get_running_loop().call_later(seconds, self._unpause)
+
+    def _unpause(self) -> None:
+        self._paused, self._resume = False, None
+        self._room.set()
+
     def put(self, part: OutboundPart) -> None:
         self._queue.append(part)
         self._queued.set()
@@ -92,6 +121,15 @@ class Outbox(AbstractBroker, AbstractRateLimiter):  # type: ignore[misc]
         """A bind is up: let parts through."""
         self._open = True
         self._room.set()
+
+    def take_unsent(self) -> list[OutboundPart]:
+        """Remove and return the parts not written yet (another bind may send them)."""
+        unsent = [*([self._current] if self._current else []), *self._queue]
+        self._queue.clear()
+        self._current = None
+        self._queued.set()  # wake an idle sender loop to end it
+        self._check_idle()
+        return unsent
 
     def fail_all(self, error: Callable[[], ProviderError]) -> int:
         """Shut the window and fail every part not yet answered (each with a fresh error)."""
@@ -141,12 +179,18 @@ class Outbox(AbstractBroker, AbstractRateLimiter):  # type: ignore[misc]
             self._check_idle()
 
     async def limit(self) -> None:
-        while not self._open or len(self._held) >= self.window or self._current is None:
+        while self._blocked():
             self._room.clear()
             await self._room.wait()
         part, self._current = self._current, None
+        assert part is not None  # _blocked() saw it
         part.holds_slot = True
+        part.sent_at = asyncio.get_running_loop().time()
         self._held.add(part)
+
+    def _blocked(self) -> bool:
+        shut = self._paused or not self._open
+        return shut or len(self._held) >= self.window or self._current is None
 
     def _check_idle(self) -> None:
         if not (self._queue or self._held or self._current):

@@ -16,6 +16,9 @@ from datetime import UTC, datetime
 from providers.smpp.settings import Address
 
 HEADER_LENGTH = 16
+TLV_SAR_MSG_REF_NUM = 0x020C
+TLV_SAR_TOTAL_SEGMENTS = 0x020E
+TLV_SAR_SEGMENT_SEQNUM = 0x020F
 TLV_MESSAGE_PAYLOAD = 0x0424
 
 _HEADER = struct.Struct(">IIII")
@@ -32,8 +35,8 @@ class Header:
 
 
 @dataclass(frozen=True, slots=True)
-class InboundPart:
-    """A deliver_sm that is not a receipt (a mobile-originated part), as the SMSC sent it.
+class DeliverSm:
+    """The fields of a deliver_sm the provider uses.
 
     ``short_message`` keeps the UDH when ``esm_class`` has 0x40; it holds message_payload
     when the SMSC used that TLV instead.
@@ -44,14 +47,17 @@ class InboundPart:
     data_coding: int
     esm_class: int
     short_message: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class DeliverSm:
-    """The fields of a deliver_sm the provider uses."""
-
-    part: InboundPart
     tlvs: dict[int, bytes]
+
+    @property
+    def sar(self) -> tuple[int, int, int] | None:
+        """(reference, total, sequence) from the SAR TLVs, when all three are there."""
+        ref = self.tlvs.get(TLV_SAR_MSG_REF_NUM)
+        total = self.tlvs.get(TLV_SAR_TOTAL_SEGMENTS)
+        seq = self.tlvs.get(TLV_SAR_SEGMENT_SEQNUM)
+        if not (ref and total and seq):
+            return None
+        return int.from_bytes(ref, "big"), total[0], seq[0]
 
 
 def parse_header(data: bytes) -> Header:
@@ -88,8 +94,10 @@ def submit_sm_body(
     short_message: bytes,
     validity: str = "",
     registered_delivery: int = 1,
+    tlvs: bytes = b"",
 ) -> bytes:
-    """A whole submit_sm body: ``head`` and one part (up to 254 octets, UDH included)."""
+    """A whole submit_sm body: ``head``, one part (up to 254 octets, UDH included) and the
+    optional parameters ``tlvs`` already encoded (``tlv``, ``sar_tlvs``)."""
     if len(short_message) > 254:
         raise ValueError(f"short_message of {len(short_message)} octets")
     return b"".join(
@@ -100,6 +108,25 @@ def submit_sm_body(
             validity.encode("ascii") + _NUL,
             bytes((registered_delivery, 0, data_coding, 0, len(short_message))),
             short_message,
+            tlvs,
+        )
+    )
+
+
+def tlv(tag: int, value: bytes) -> bytes:
+    """One optional parameter; raises ``ValueError`` on a value over 65,535 octets."""
+    if len(value) > 0xFFFF:
+        raise ValueError(f"TLV 0x{tag:04X} of {len(value)} octets")
+    return _TLV_HEAD.pack(tag, len(value)) + value
+
+
+def sar_tlvs(ref: int, total: int, seq: int) -> bytes:
+    """The three SAR parameters of one part: a 16-bit reference, the total, this part's number."""
+    return b"".join(
+        (
+            tlv(TLV_SAR_MSG_REF_NUM, (ref & 0xFFFF).to_bytes(2, "big")),
+            tlv(TLV_SAR_TOTAL_SEGMENTS, bytes((total,))),
+            tlv(TLV_SAR_SEGMENT_SEQNUM, bytes((seq,))),
         )
     )
 
@@ -133,8 +160,7 @@ def _parse_deliver_sm(pdu: bytes) -> DeliverSm:
     tlvs = parse_tlvs(pdu, start + length)
     if not short_message:
         short_message = tlvs.get(TLV_MESSAGE_PAYLOAD, b"")
-    part = InboundPart(source, destination, data_coding, esm_class, short_message)
-    return DeliverSm(part, tlvs)
+    return DeliverSm(source, destination, data_coding, esm_class, short_message, tlvs)
 
 
 def parse_tlvs(pdu: bytes, pos: int) -> dict[int, bytes]:

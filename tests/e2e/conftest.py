@@ -26,6 +26,8 @@ from gateway.settings import (
     ProviderConfig,
     Settings,
     WebhookSettings,
+    from_mapping,
+    route_table,
 )
 from loadtest.smsc import SmscConfig, SmscSimulator
 from providers.smpp.settings import SmppSettings
@@ -55,7 +57,7 @@ def gateway_settings(smsc_port: int, **dispatch: Any) -> Settings:
         reconnect_min=0.1,
         reconnect_max=0.5,
     )
-    provider = ProviderConfig("sim", "smpp", Decimal("0.35"), smpp)
+    provider = ProviderConfig("sim", "smpp", smpp=smpp, price_per_part=Decimal("0.35"))
     return Settings(
         data_dir=Path("/tmp/unused"),
         log_level="WARNING",
@@ -63,6 +65,7 @@ def gateway_settings(smsc_port: int, **dispatch: Any) -> Settings:
         dispatch=dataclasses.replace(DispatchSettings(sweep_interval_s=0.2), **dispatch),
         webhooks=WebhookSettings(retry_base_s=0.2, poll_interval_s=0.1),
         providers=(provider,),
+        routing=route_table({}, (provider,)),
     )
 
 
@@ -85,7 +88,10 @@ class Api:
     async def wait_status(
         self, message_id: str, *statuses: str, within: float = 15.0
     ) -> dict[str, Any]:
-        return await wait_for(lambda: self._status_in(message_id, statuses), within)
+        found: dict[str, Any] = await wait_for(
+            lambda: self._status_in(message_id, statuses), within
+        )
+        return found
 
     async def _status_in(self, message_id: str, statuses: tuple[str, ...]) -> dict[str, Any] | None:
         found = await self.get(message_id)
@@ -153,3 +159,41 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 async def count(pool: aiopg.Pool, sql: str, *params: Any) -> int:
     return int((await pg.fetch(pool, sql, params))[0][0])
+
+
+def smpp_provider(name: str, port: int, **extra: Any) -> dict[str, Any]:
+    """A ``[[providers]]`` table for a simulator, with short timeouts for tests."""
+    return {
+        "name": name,
+        "host": "127.0.0.1",
+        "port": port,
+        "system_id": "smsgw",
+        "password": "secret",
+        "window": 20,
+        "response_timeout": 1.0,
+        "reconnect_min": 0.1,
+        "reconnect_max": 0.5,
+        **extra,
+    }
+
+
+def routed_settings(data: dict[str, Any]) -> Settings:
+    """The test gateway's settings with the providers and routes of a TOML-like dict."""
+    parsed = from_mapping(data)
+    base = gateway_settings(0)
+    return dataclasses.replace(base, providers=parsed.providers, routing=parsed.routing)
+
+
+@pytest.fixture
+async def two_smscs() -> AsyncIterator[tuple[SmscSimulator, SmscSimulator]]:
+    config = SmscConfig(port=0, system_id="smsgw", password="secret", receipt_delay=0.05)
+    async with SmscSimulator(config) as first, SmscSimulator(config) as second:
+        yield first, second
+
+
+async def providers_ready(gateway: Gateway) -> bool:
+    return all(p.ready for p in gateway.providers.values())
+
+
+async def count_at_least(pool: aiopg.Pool, sql: str, n: int) -> bool:
+    return await count(pool, sql) >= n

@@ -293,9 +293,10 @@ def test_the_esme_runs_on_our_correlator_broker_and_window() -> None:
     # ESME falls back to its own O(n) correlator when handed a falsy one: keep ours truthy.
     settings = SmppSettings("sim", "127.0.0.1", 1, "smsgw", "secret")
     provider = SmppProvider(settings, lambda receipt: None)
-    (client,) = provider._clients
+    (bind,) = provider._binds
+    (client,) = bind._clients
     assert client.correlator is client.requests
-    assert client.broker is client.rate_limiter is provider._outbox
+    assert client.broker is client.rate_limiter is bind.outbox
 
 
 def test_deliver_sm_goes_to_the_receipt_sink_or_the_inbound_callback() -> None:
@@ -312,7 +313,10 @@ def test_deliver_sm_goes_to_the_receipt_sink_or_the_inbound_callback() -> None:
     provider.deliver(smpp_pdu.deliver_sm(2, receipt))
     provider.deliver(smpp_pdu.deliver_sm(3, mo)[:30])
 
-    assert inbound == [InboundPart("79211234567", "1234", 0, 0, b"hi")]
+    assert [dataclasses.replace(part, received_at=None) for part in inbound] == [
+        InboundPart("sim", "79211234567", "1234", 0, 0, b"hi")
+    ]
+    assert inbound[0].received_at is not None
     assert [(r.provider_message_id, r.status) for r in receipts] == [
         ("1F", ReceiptStatus.DELIVERED)
     ]
@@ -326,8 +330,11 @@ def test_mobile_originated_deliver_sm_parses_into_an_inbound_part() -> None:
     )  # fmt: skip
     parsed = parse_deliver_sm(smpp_pdu.deliver_sm(9, sm))
 
-    assert parsed.part == InboundPart("79211234567", "1234", 8, 0, "привет".encode("utf-16-be"))
-    assert parsed.tlvs == {0x0204: b"\x00\x01"}
+    assert (parsed.source, parsed.destination, parsed.data_coding, parsed.esm_class) == (
+        "79211234567", "1234", 8, 0,
+    )  # fmt: skip
+    assert parsed.short_message == "привет".encode("utf-16-be")
+    assert parsed.tlvs == {0x0204: b"\x00\x01"} and parsed.sar is None
     with pytest.raises(ValueError):
         parse_deliver_sm(smpp_pdu.deliver_sm(9, sm)[:40])
 

@@ -47,6 +47,11 @@ class Esme:
             length = struct.unpack(">I", header[:4])[0]
             return p.decode_pdu(header + await self.reader.readexactly(length - p.HEADER_LENGTH))
 
+    async def expect_any(self, command: int) -> Pdu:
+        pdu = await self.read()
+        assert CommandId(pdu.command_id) == command, pdu
+        return pdu
+
     async def expect(self, command: int, status: int = 0) -> Pdu:
         pdu = await self.read()
         assert (CommandId(pdu.command_id), pdu.status) == (command, status), pdu
@@ -594,3 +599,164 @@ async def test_bench_client_counts_rejections(smsc: SmscSimulator) -> None:
     assert result.resp_ok + result.resp_error == 400
     assert result.receipts == result.resp_ok == smsc.stats.resp_ok
     assert 100 < result.resp_error < 300
+
+
+# -- mobile-originated messages --------------------------------------------------------------
+
+CYRILLIC = "Здравствуйте! Ваш заказ №4521 готов к выдаче в пункте на ул. Ленина, 5. " * 2
+
+
+async def mo_parts(esme: Esme, count: int) -> list[ShortMessage]:
+    parts = []
+    for _ in range(count):
+        pdu = await esme.expect(CommandId.DELIVER_SM)
+        await esme.send(p.deliver_sm_resp(pdu.sequence))
+        parts.append(p.decode_sm(pdu.body))
+    return parts
+
+
+async def test_mo_cyrillic_in_udh_parts(smsc: SmscSimulator, esme: Esme) -> None:
+    count = smsc.send_mo("smsgw", "+79211234567", "4521", CYRILLIC)
+    parts = await mo_parts(esme, count)
+    assert count == 3
+    assert {(sm.esm_class, sm.data_coding) for sm in parts} == {(0x40, 0x08)}
+    udhs = [sm.short_message[:6] for sm in parts]
+    assert [(u[:3], u[4], u[5]) for u in udhs] == [(b"\x05\x00\x03", 3, n) for n in (1, 2, 3)]
+    assert len({u[3] for u in udhs}) == 1
+    text = b"".join(sm.short_message[6:] for sm in parts).decode("utf-16-be")
+    assert text == CYRILLIC
+    first = parts[0]
+    assert (first.source_addr, first.source_addr_ton, first.source_addr_npi) == (
+        "79211234567",
+        1,
+        1,
+    )
+    assert first.destination_addr == "4521"
+    await until(lambda: smsc.stats.deliver_sm_resp == 3)
+    assert (smsc.stats.mo_messages, smsc.stats.mo_parts_sent, smsc.stats.receipts_sent) == (1, 3, 0)
+
+
+async def test_mo_sar_keeps_escapes_whole(smsc: SmscSimulator, esme: Esme) -> None:
+    text = "Code {1234} €5 " * 12  # 180 characters, 228 septets: the escapes cost two
+    count = smsc.send_mo("smsgw", "+79211234567", "Shop", text, concat="sar")
+    parts = await mo_parts(esme, count)
+    assert count == 2
+    assert {(sm.esm_class, sm.data_coding) for sm in parts} == {(0, 0)}
+    assert [sm.tlvs[Tag.SAR_SEGMENT_SEQNUM] for sm in parts] == [b"\x01", b"\x02"]
+    assert {sm.tlvs[Tag.SAR_TOTAL_SEGMENTS] for sm in parts} == {b"\x02"}
+    assert len({sm.tlvs[Tag.SAR_MSG_REF_NUM] for sm in parts}) == 1
+    assert len(parts[0].short_message) <= 160 and parts[0].short_message[-1] != 0x1B
+    assert b"".join(sm.short_message for sm in parts).count(b"\x1b") == 36
+
+
+async def test_mo_payload_and_short_text(esme: Esme, smsc: SmscSimulator) -> None:
+    assert smsc.send_mo("smsgw", "+79211234567", "4521", CYRILLIC, concat="payload") == 1
+    assert smsc.send_mo("smsgw", "+79211234567", "4521", "STOP", ucs2=True) == 1
+    payload, short = await mo_parts(esme, 2)
+    assert payload.short_message == b""
+    assert payload.tlvs[Tag.MESSAGE_PAYLOAD].decode("utf-16-be") == CYRILLIC
+    assert (short.esm_class, short.data_coding, short.short_message) == (
+        0, 8, "STOP".encode("utf-16-be"),
+    )  # fmt: skip
+
+
+async def test_mo_waits_for_a_receiver_and_is_redelivered(
+    smsc: SmscSimulator, connect: Connect
+) -> None:
+    assert smsc.send_mo("smsgw", "+79211234567", "4521", "hello") == 1
+    assert smsc.stats.receipts_pending == 1
+    first = await connect()
+    await first.bind(CommandId.BIND_RECEIVER)
+    await first.expect(CommandId.DELIVER_SM)  # never acknowledged
+    await first.close()
+    second = await connect()
+    await second.bind(CommandId.BIND_RECEIVER)
+    [again] = await mo_parts(second, 1)
+    assert again.short_message == b"hello"
+    assert (smsc.stats.mo_parts_sent, smsc.stats.receipts_redelivered) == (2, 1)
+
+
+# -- operator limits and per-session counters ------------------------------------------------
+
+
+async def test_max_tps_refuses_a_burst(smsc: SmscSimulator, esme: Esme) -> None:
+    smsc.update(max_tps=100.0, tps_burst=5)
+    sm = ShortMessage("1", "2", b"b")
+    await esme.send(*(p.submit_sm(seq, sm) for seq in range(1, 101)))
+    statuses = [(await esme.expect_any(CommandId.SUBMIT_SM_RESP)).status for _ in range(100)]
+    accepted = statuses.count(Status.ESME_ROK)
+    assert 5 <= accepted <= 8  # the burst, and the odd token that came due meanwhile
+    assert statuses.count(Status.ESME_RTHROTTLED) == 100 - accepted
+    assert smsc.stats.over_tps == smsc.stats.throttled == 100 - accepted
+    assert sum(smsc.stats.accepted_per_second.values()) == accepted
+
+
+async def test_max_tps_holds_across_sessions(smsc: SmscSimulator, connect: Connect) -> None:
+    """Two binds of one account pacing at 150/s each against a contract of 200/s."""
+    smsc.update(max_tps=200.0, tps_burst=2)
+    clients = [await connect() for _ in range(2)]
+    for client in clients:
+        await client.bind(CommandId.BIND_TRANSMITTER)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    results = await asyncio.gather(*(paced(client, 150, 1.0) for client in clients))
+    elapsed = loop.time() - started
+    accepted = sum(ok for ok, _ in results)
+    assert abs(accepted / elapsed - 200) < 200 * 0.15
+    assert smsc.stats.over_tps == sum(refused for _, refused in results) > 0
+    numbers = smsc.sessions("smsgw")
+    assert [smsc.stats.sessions[n].submits for n in numbers] == [150, 150]
+
+
+async def paced(esme: Esme, rate: float, seconds: float) -> tuple[int, int]:
+    """Submit at ``rate`` per second (one writer, answers read alongside)."""
+    count = int(rate * seconds)
+    sm = ShortMessage("1", "2", b"p")
+
+    async def write() -> None:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        for n in range(count):
+            await asyncio.sleep(max(0.0, start + n / rate - loop.time()))
+            await esme.send(p.submit_sm(n + 1, sm))
+
+    writer = asyncio.create_task(write())
+    statuses = [(await esme.expect_any(CommandId.SUBMIT_SM_RESP)).status for _ in range(count)]
+    await writer
+    ok = statuses.count(Status.ESME_ROK)
+    return ok, count - ok
+
+
+async def test_session_counters(smsc: SmscSimulator, connect: Connect) -> None:
+    smsc.update(max_window=2, resp_delay=0.02, throttle_ratio=0.0)
+    first, second = await connect(), await connect()
+    await first.bind()
+    await second.bind(CommandId.BIND_TRANSMITTER)
+    sm = ShortMessage("1", "2", b"w")
+    await first.send(*(p.submit_sm(seq, sm) for seq in range(1, 5)))
+    await second.send(p.submit_sm(1, sm))
+    for _ in range(4):
+        await first.expect(CommandId.SUBMIT_SM_RESP)
+    await second.expect(CommandId.SUBMIT_SM_RESP)
+    one, two = (smsc.stats.sessions[n] for n in smsc.sessions())
+    assert (one.mode, one.submits, one.accepted, one.max_outstanding) == ("transceiver", 4, 4, 4)
+    assert (one.window_violations, two.window_violations) == (2, 0)
+    assert (two.mode, two.submits, two.open) == ("transmitter", 1, True)
+    assert smsc.stats.window_violations == 2
+    await first.close()
+    await until(lambda: not one.open)
+
+
+async def test_hang_one_session(smsc: SmscSimulator, connect: Connect) -> None:
+    first, second = await connect(), await connect()
+    await first.bind()
+    await second.bind()
+    stuck, _ = smsc.sessions()
+    smsc.set_hang(True, session=stuck)
+    await first.submit(registered_delivery=0)
+    await until(lambda: smsc.stats.ignored_while_hung == 1)
+    await second.submit_ok()
+    await second.receipt()  # the hung session is skipped
+    smsc.update(receipt_delay=0.0)
+    smsc.set_hang(False, session=stuck)
+    await first.submit_ok(registered_delivery=0)

@@ -5,9 +5,11 @@ from __future__ import annotations
 from decimal import Decimal
 
 import aiopg
+import redis.asyncio as aioredis
 
 from gateway.adapters import message_store as store
 from gateway.adapters.pg import fetch
+from gateway.adapters.redis_queue import RedisQueue
 from gateway.core.ids import IdGenerator
 from gateway.core.lifecycle import State
 from gateway.core.message import NewMessage, Priority
@@ -71,3 +73,22 @@ async def test_due_messages_are_found_by_the_sweeper(pool: aiopg.Pool, clean: No
     assert await store.due(pool, 100) == []
     assert await store.forget_queue(pool) == 1
     assert (mid, Priority.BULK) in await store.due(pool, 100)
+
+
+async def test_a_flush_between_xadd_and_mark_takes_the_mark_back(
+    pool: aiopg.Pool, redis: aioredis.Redis, clean: None
+) -> None:
+    """Redis lost its data after the XADD, and a rebuild ran before the mark: the message
+    must not stay marked ``in_queue`` for entries that no longer exist."""
+    queue = RedisQueue(redis, "smsgw", "dispatch")
+    assert await queue.claim_rebuild()
+    mid = IDS.next()
+    await store.insert(pool, [(mid, message())], 10.0)
+    epoch = await queue.enqueue([(mid, Priority.BULK)])
+    assert await queue.still_there(epoch)
+    await redis.flushdb()
+    assert await queue.claim_rebuild()  # the sweeper's rebuild: a new epoch
+    await store.mark_queued(pool, [mid])
+    assert not await queue.still_there(epoch)
+    await store.unmark_queued(pool, [mid])
+    assert [row[0] for row in await store.due(pool, 10)] == [mid]  # the sweeper sees it again

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -13,9 +16,12 @@ from providers.encoding import (
     SegmentInfo,
     TooManyParts,
     analyse,
+    choose_alphabet,
     choose_encoding,
+    concat_udh,
     decode,
     encode_parts,
+    encode_text,
     gsm7_decode,
     gsm7_encode,
     parse_udh,
@@ -60,6 +66,16 @@ def reassemble(parts: tuple[EncodedPart, ...]) -> str:
         has_udh = bool(part.esm_class & 0x40)
         texts.append(decode(part.short_message, part.data_coding, has_udh=has_udh))
     return "".join(texts)
+
+
+def test_the_module_is_pure() -> None:
+    """Only standard-library modules without I/O: encoding is called on every hot path."""
+    tree = ast.parse(Path(encode_text.__code__.co_filename).read_text())
+    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
+                for alias in node.names}  # fmt: skip
+    imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    allowed = {"__future__", "enum", "collections.abc", "dataclasses", "types", "typing"}
+    assert imported <= allowed
 
 
 # --- choosing the encoding ---------------------------------------------------------------
@@ -326,3 +342,125 @@ def test_ucs2_is_chosen_iff_a_character_is_not_gsm7(text: str) -> None:
 @given(st.binary(max_size=400), st.integers(min_value=0, max_value=255), st.booleans())
 def test_decode_never_raises(data: bytes, data_coding: int, has_udh: bool) -> None:
     assert isinstance(decode(data, data_coding, has_udh), str)
+
+
+# --- per-provider alphabets and UDH sizes (encode_text) -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "gsm_data_coding", "expected"),
+    [
+        ("Hello {€}", 0x00, Encoding.GSM7),
+        ("Привет", 0x00, Encoding.UCS2),
+        ("Hello {}", 0x01, Encoding.IA5),
+        ("Hello €", 0x01, Encoding.UCS2),  # GSM-7, not ASCII
+        ("Hello `", 0x01, Encoding.UCS2),  # ASCII, not GSM-7
+        ("", 0x01, Encoding.IA5),
+        ("garçon ÿ", 0x03, Encoding.LATIN1),
+        ("Hello €", 0x03, Encoding.UCS2),  # GSM-7, not Latin-1
+        ("", 0x03, Encoding.LATIN1),
+        ("Ёж", 0x03, Encoding.UCS2),
+    ],
+)
+def test_choose_alphabet(text: str, gsm_data_coding: int, expected: Encoding) -> None:
+    assert choose_alphabet(text, gsm_data_coding) is expected
+
+
+@pytest.mark.parametrize(
+    ("text", "gsm_data_coding", "udh_octets", "sizes"),
+    [
+        ("a" * 160, 0x00, 6, [160]),
+        ("a" * 161, 0x00, 6, [153, 8]),
+        ("a" * 161, 0x00, 7, [152, 9]),
+        ("a" * 161, 0x01, 6, [153, 8]),
+        ("a" * 161, 0x01, 7, [152, 9]),
+        ("é" * 140, 0x03, 6, [140]),
+        ("é" * 141, 0x03, 6, [134, 7]),
+        ("é" * 141, 0x03, 7, [133, 8]),
+        ("я" * 71, 0x00, 6, [67 * 2, 4 * 2]),
+        ("я" * 71, 0x00, 7, [66 * 2, 5 * 2]),
+        ("я" * 71, 0x03, 6, [67 * 2, 4 * 2]),
+    ],
+)
+def test_encode_text_part_sizes(
+    text: str, gsm_data_coding: int, udh_octets: int, sizes: list[int]
+) -> None:
+    encoded = encode_text(text, gsm_data_coding, udh_octets=udh_octets)
+    assert [len(p) for p in encoded.payloads] == sizes
+
+
+def test_encode_text_data_coding() -> None:
+    assert encode_text("Hi", 0x00).data_coding == 0x00
+    assert encode_text("Hi", 0x01).data_coding == 0x01
+    assert encode_text("Hi", 0x03).data_coding == 0x03
+    assert encode_text("Ёж", 0x03, ucs2_data_coding=0x18).data_coding == 0x18
+
+
+def test_ia5_is_cut_by_septet_weight_and_sent_as_ascii() -> None:
+    encoded = encode_text("{" * 80 + "a", 0x01)  # 161 septets on air: two parts
+    assert encoded.payloads == (b"{" * 76, b"{{{{a")
+
+
+def test_encode_text_enforces_max_parts() -> None:
+    with pytest.raises(TooManyParts):
+        encode_text("é" * (133 * 3 + 1), 0x03, udh_octets=7, max_parts=3)
+    assert len(encode_text("é" * 133 * 3, 0x03, udh_octets=7, max_parts=3).payloads) == 3
+
+
+def test_concat_udh() -> None:
+    assert concat_udh(0x1234, 3, 2) == bytes([5, 0, 3, 0x34, 3, 2])
+    assert concat_udh(0x123456, 3, 2, reference_bits=16) == bytes([6, 8, 4, 0x34, 0x56, 3, 2])
+    assert parse_udh(concat_udh(0xBEEF, 9, 9, 16) + b"x") == (ConcatInfo(0xBEEF, 9, 9), b"x")
+
+
+def test_decode_reads_ucs2_with_a_message_class() -> None:
+    assert decode("Ёж".encode("utf-16-be"), 0x18) == "Ёж"
+
+
+_codings = st.sampled_from([0x00, 0x01, 0x03])
+_udh_sizes = st.sampled_from([6, 7])
+_octet_texts = st.one_of(mixed_texts, st.text(alphabet="aé{€çÿ", max_size=700), st.text())
+
+
+def _decode_strict(data: bytes, data_coding: int) -> str:
+    if data_coding == 0x00:
+        return gsm7_decode(data)
+    codec = {0x01: "ascii", 0x03: "latin-1"}.get(data_coding, "utf-16-be")
+    return data.decode(codec)  # strict: half a surrogate pair raises
+
+
+def _units(payload: bytes, encoding: Encoding) -> int:
+    return len(payload) // 2 if encoding is Encoding.UCS2 else len(payload)
+
+
+@given(_octet_texts, _codings, _udh_sizes)
+def test_encode_text_round_trips_whole_code_points(
+    text: str, gsm_data_coding: int, udh_octets: int
+) -> None:
+    encoded = encode_text(text, gsm_data_coding, udh_octets=udh_octets, max_parts=255)
+    pieces = [_decode_strict(p, encoded.data_coding) for p in encoded.payloads]
+    assert "".join(pieces) == text
+    if encoded.data_coding == 0x00:
+        assert not any(p.endswith(b"\x1b") for p in encoded.payloads)
+
+
+@given(_octet_texts, _codings, _udh_sizes)
+def test_encode_text_parts_fit_one_sms_with_their_udh(
+    text: str, gsm_data_coding: int, udh_octets: int
+) -> None:
+    encoded = encode_text(text, gsm_data_coding, udh_octets=udh_octets, max_parts=255)
+    udh = udh_octets if len(encoded.payloads) > 1 else 0
+    septets = encoded.encoding in (Encoding.GSM7, Encoding.IA5)
+    # septets start on the first septet boundary after the UDH
+    header_bits = -(-udh * 8 // 7) * 7 if septets else udh * 8
+    for payload in encoded.payloads:
+        assert header_bits + weight_of(payload, encoded.encoding) <= 140 * 8
+
+
+def weight_of(payload: bytes, encoding: Encoding) -> int:
+    """Bits the part's text takes on air."""
+    if encoding is Encoding.GSM7:
+        return len(payload) * 7
+    if encoding is Encoding.IA5:
+        return len(gsm7_encode(payload.decode("ascii"))) * 7
+    return len(payload) * 8

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import tomllib
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +20,12 @@ def example() -> dict[str, Any]:
 
 def test_example_loads() -> None:
     settings = load(EXAMPLE, {})
-    [sim] = settings.providers
-    assert sim.price_per_part == Decimal("0.35")
-    assert sim.smpp.window == 200 and sim.smpp.port == 2775
+    cheap, mid, dear = settings.providers
+    assert (cheap.name, mid.name, dear.name) == ("cheap", "mid", "dear")
+    assert cheap.smpp is not None and cheap.smpp.port == 2775 and cheap.tps == 200
+    assert settings.routing.providers and len(settings.routing.entries) > 3
     assert settings.dispatch.weights == (16, 4, 1)
+    assert settings.config_path == EXAMPLE
 
 
 def key_error(data: dict[str, Any]) -> str:
@@ -72,5 +73,5 @@ def test_id_bases_are_checked() -> None:
     data["providers"][0]["submit_id_base"] = 16
     assert key_error(data) == "providers[0]"
     data["providers"][0]["receipt_id_base"] = 10
-    [provider] = from_mapping(data).providers
+    provider = from_mapping(data).providers[0]
     assert (provider.submit_id_base, provider.receipt_id_base) == (16, 10)

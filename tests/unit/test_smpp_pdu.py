@@ -12,6 +12,14 @@ from hypothesis import strategies as st
 
 from loadtest import smpp_pdu as p
 from loadtest.smpp_pdu import CommandId, PduError, ShortMessage, Status
+from providers.smpp.pdu import (
+    TLV_MESSAGE_PAYLOAD,
+    sar_tlvs,
+    submit_sm_body,
+    submit_sm_head,
+    tlv,
+)
+from providers.smpp.settings import Address
 
 
 def c_string(size: int) -> st.SearchStrategy[str]:
@@ -285,3 +293,62 @@ def test_receipt_text_delivered() -> None:
     text = p.receipt_text("7", p.MessageState.DELIVERED, 0, "2611231200", "2611231200", b"hi")
     assert b" dlvrd:001 " in text
     assert text.endswith(b"stat:DELIVRD err:000 text:hi")
+
+
+# -- the provider's submit_sm builders (providers.smpp.pdu), read back by the simulator ------
+
+addresses = st.builds(
+    Address, st.integers(0, 6), st.sampled_from([0, 1, 3, 4, 6, 8, 9, 10, 14, 18]), c_string(21)
+)
+tlv_values = st.dictionaries(
+    st.sampled_from([0x020C, 0x020E, 0x020F, 0x0424, 0x1400]), st.binary(max_size=300), max_size=4
+)
+
+
+@given(
+    c_string(6), addresses, addresses, octet, octet, st.binary(max_size=254), c_string(17),
+    octet, tlv_values,
+)  # fmt: skip
+def test_provider_submit_sm_body_reads_back(
+    service_type: str, source: Address, destination: Address, esm_class: int,
+    data_coding: int, short_message: bytes, validity: str, registered: int,
+    tlvs: dict[int, bytes],
+) -> None:  # fmt: skip
+    head = submit_sm_head(service_type, source, destination)
+    encoded = b"".join(tlv(tag, value) for tag, value in tlvs.items())
+    body = submit_sm_body(
+        head, esm_class, data_coding, short_message, validity, registered, encoded
+    )
+    sm = p.decode_sm(body)
+    assert sm == ShortMessage(
+        source.value, destination.value, short_message, service_type,
+        source.ton, source.npi, destination.ton, destination.npi, esm_class,
+        validity_period=validity, registered_delivery=registered, data_coding=data_coding,
+        tlvs=tlvs,
+    )  # fmt: skip
+
+
+@given(st.integers(0, 2**40), st.integers(1, 255), st.integers(1, 255))
+def test_sar_tlvs_read_back_as_concat(ref: int, total: int, seq: int) -> None:
+    head = submit_sm_head("", Address(5, 0, "MyShop"), Address(1, 1, "79211234567"))
+    sm = p.decode_sm(submit_sm_body(head, 0, 8, b"\x04\x10", tlvs=sar_tlvs(ref, total, seq)))
+    assert p.concat_info(sm) == p.Concat(ref & 0xFFFF, total, seq)
+    assert sm.esm_class == 0
+
+
+def test_message_payload_tlv_with_an_empty_short_message() -> None:
+    text = ("Привет! " * 100).encode("utf-16-be")
+    head = submit_sm_head("", Address(5, 0, "MyShop"), Address(1, 1, "79211234567"))
+    body = submit_sm_body(head, 0, 8, b"", tlvs=tlv(TLV_MESSAGE_PAYLOAD, text))
+    sm = p.decode_sm(body)
+    assert (sm.short_message, sm.tlvs) == (b"", {0x0424: text})
+    assert body.endswith(b"\x00\x00" + b"\x04\x24" + len(text).to_bytes(2, "big") + text)
+
+
+def test_provider_builders_refuse_what_smpp_cannot_carry() -> None:
+    head = submit_sm_head("", Address(5, 0, "MyShop"), Address(1, 1, "79211234567"))
+    with pytest.raises(ValueError, match="short_message"):
+        submit_sm_body(head, 0, 0, b"x" * 255)
+    with pytest.raises(ValueError, match="0x0424"):
+        tlv(TLV_MESSAGE_PAYLOAD, b"x" * 0x10000)
+    assert len(tlv(TLV_MESSAGE_PAYLOAD, b"x" * 0xFFFF)) == 4 + 0xFFFF

@@ -1,0 +1,32 @@
+"""Operations endpoints: live provider pool state, summed over every dispatch process."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gateway import metrics
+from gateway.adapters import pool_state
+from gateway.http.handlers import authenticated
+from gateway.http.keys import GATEWAY
+
+
+async def get_providers(request: web.Request) -> web.Response:
+    await authenticated(request)
+    gateway = request.app[GATEWAY]
+    state = await pool_state.read(gateway.redis, gateway.settings.queue.prefix)
+    configured = [p.name for p in gateway.settings.providers]
+    providers = [state.get(name) or {"name": name, "ready": False} for name in configured]
+    return web.json_response({"providers": providers})
+
+
+async def get_metrics(request: web.Request) -> web.Response:
+    """Prometheus text format; unauthenticated, like every scrape target (bind it to a
+    private interface or put it behind the proxy's access rules)."""
+    gateway = request.app[GATEWAY]
+    live = await pool_state.read(gateway.redis, gateway.settings.queue.prefix)
+    body = metrics.render([metrics.PoolCollector(live)])
+    return web.Response(body=body, content_type="text/plain", charset="utf-8")
+
+
+def routes() -> list[web.RouteDef]:
+    return [web.get("/v1/providers", get_providers), web.get("/metrics", get_metrics)]

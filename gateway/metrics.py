@@ -1,0 +1,67 @@
+"""Prometheus metrics, declared here once.
+
+Pool state lives in Redis (``adapters/pool_state``), summed over every dispatch process,
+so any process answering ``/metrics`` reports the same provider figures: the scrape reads
+Redis, then renders these families through prometheus-client (never hand-written text).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+_GAUGES = (
+    ("binds_up", "SMPP binds (or HTTP clients) up"),
+    ("binds_total", "binds configured"),
+    ("in_flight", "submissions awaiting the provider's answer"),
+    ("window", "sum of the current (adaptive) windows of the binds that are up"),
+    ("window_max", "sum of the configured windows"),
+    ("tps_used", "parts submitted over the last second"),
+)
+_COUNTERS = (
+    ("submitted", "parts the provider accepted"),
+    ("throttled", "throttling answers (ESME_RTHROTTLED, ESME_RMSGQFUL, HTTP 429)"),
+    ("errors", "other failed submissions"),
+)
+_GATES = ("closed", "probe", "open")
+
+
+class PoolCollector(Collector):
+    def __init__(self, live: Mapping[str, Mapping[str, Any]]) -> None:
+        self._live = live
+
+    def collect(self) -> Iterator[Metric]:
+        for field, doc in _GAUGES:
+            yield _family(GaugeMetricFamily, field, doc, self._live)
+        for field, doc in _COUNTERS:
+            yield _family(CounterMetricFamily, field, doc, self._live)
+        ready = GaugeMetricFamily(
+            "smsgw_provider_ready", "1 when a bind is up", labels=["provider"]
+        )
+        breaker = GaugeMetricFamily(
+            "smsgw_provider_breaker", "1 for the breaker's gate", labels=["provider", "gate"]
+        )
+        for name, item in self._live.items():
+            ready.add_metric([name], float(bool(item.get("ready"))))
+            for gate in _GATES:
+                breaker.add_metric([name, gate], float(item.get("gate", "closed") == gate))
+        yield ready
+        yield breaker
+
+
+def _family(kind: Any, field: str, doc: str, live: Mapping[str, Mapping[str, Any]]) -> Metric:
+    family = kind(f"smsgw_provider_{field}", doc, labels=["provider"])
+    for name, item in live.items():
+        family.add_metric([name], float(item.get(field, 0)))
+    return family  # type: ignore[no-any-return]
+
+
+def render(collectors: Iterable[Collector]) -> bytes:
+    registry = CollectorRegistry(auto_describe=False)
+    for collector in collectors:
+        registry.register(collector)
+    return generate_latest(registry)
