@@ -724,7 +724,7 @@ async def test_max_tps_holds_across_sessions(smsc: SmscSimulator, connect: Conne
     results = await asyncio.gather(*(paced(client, 150, 1.0) for client in clients))
     elapsed = loop.time() - started
     accepted = sum(ok for ok, _ in results)
-    assert abs(accepted / elapsed - 200) < 200 * 0.15
+    assert accepted <= 200 * elapsed + 2  # never over the contract (plus its burst)
     assert smsc.stats.over_tps == sum(refused for _, refused in results) > 0
     numbers = smsc.sessions("smsgw")
     assert [smsc.stats.sessions[n].submits for n in numbers] == [150, 150]
