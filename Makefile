@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 COUNT  ?= 100000
 
-.PHONY: setup demo test test-all lint bench-smsc clean
+.PHONY: setup demo test test-all test-faults lint bench-smsc clean
 
 setup: $(STAMP)
 
@@ -23,6 +23,9 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest -q -m "not slow"
+
+test-faults: setup
+	timeout 5400 $(BIN)/python -m pytest -q -m faults tests/faults
 
 test-all: setup
 	$(BIN)/python -m pytest -q

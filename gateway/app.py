@@ -18,7 +18,6 @@ import itertools
 import logging
 import os
 import socket
-import time
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from decimal import Decimal
@@ -28,17 +27,21 @@ import aiopg
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from gateway.adapters import client_store, pg, pool_state
+from gateway.adapters import client_store, pg, pool_state, text_cipher
+from gateway.adapters.api_limiter import ApiLimiter
 from gateway.adapters.batching import Batcher
 from gateway.adapters.billing_store import ClientLimiter
 from gateway.adapters.client_store import Client
 from gateway.adapters.failures import TRANSIENT, raise_if_cancelling
+from gateway.adapters.key_cache import KeyCache
 from gateway.adapters.redis_limiter import SharedBucket, SharedThrottle
 from gateway.adapters.redis_queue import RedisQueue
 from gateway.core.ids import IdGenerator
 from gateway.core.message import NewMessage, Priority
 from gateway.core.receipts import IdForms
-from gateway.http import inbound_handlers, ops_handlers, routing_handlers
+from gateway.http import inbound_handlers, ops_handlers, otp_handlers, routing_handlers
+from gateway.http.access import limits_middleware
+from gateway.http.body import body_middleware
 from gateway.http.errors import errors_middleware
 from gateway.http.handlers import routes
 from gateway.http.keys import GATEWAY
@@ -48,6 +51,7 @@ from gateway.services.inbound import InboundService, inbound_stream
 from gateway.services.outcomes import OutcomeWriter
 from gateway.services.receipts import ReceiptService
 from gateway.services.reload import SettingsWatcher
+from gateway.services.retention import Retention
 from gateway.services.router import CLASS_OF, Router, provider_states, request_for
 from gateway.services.submit import SubmitService
 from gateway.services.sweeper import Sweeper
@@ -68,7 +72,6 @@ from routing import Decision, choose, quote
 log = logging.getLogger("gateway.app")
 
 ALL_ROLES = frozenset({"api", "dispatch", "sweeper", "webhooks"})
-_KEY_TTL_S = 30.0
 
 
 def build_provider(
@@ -122,8 +125,10 @@ class Gateway:
         self.dispatcher: Dispatcher | None = None
         self.router: Router | None = None
         self.sweeper = Sweeper(settings.dispatch, pool, self.queue)
+        self.retention = Retention(settings.retention, pool)
         self.webhooks = WebhookService(settings.webhooks, pool)
-        self._keys: dict[str, tuple[float, Client | None]] = {}
+        self._keys = KeyCache(self._key_lookup)  # revocation holds within a second
+        self.api_limiter = ApiLimiter(redis, settings.queue.prefix, settings.api_limits)
         self._tasks: list[asyncio.Task[Any]] = []
         self.process_name = f"{socket.gethostname()}:{os.getpid()}"
         self.crashed = asyncio.Event()  # a background task died: the process should exit
@@ -133,13 +138,16 @@ class Gateway:
     async def open(
         cls, settings: Settings, database_url: str, redis_url: str, roles: Iterable[str] = ALL_ROLES
     ) -> AsyncIterator[Gateway]:
+        text_cipher.install(text_cipher.from_settings(settings.store))  # plain unless keyed
         async with AsyncExitStack() as stack:
             pool = await stack.enter_async_context(
                 pg.open_pool(database_url, settings.store.pool_size)
             )
             if settings.store.migrate_on_start:
                 await pg.migrate(pool)
-            redis = aioredis.from_url(redis_url)
+            # A partitioned Redis must fail a call, not hang it for good (the longest healthy
+            # call is the dispatcher's 1 s XREADGROUP BLOCK).
+            redis = aioredis.from_url(redis_url, socket_timeout=10.0, socket_connect_timeout=5.0)
             stack.push_async_callback(redis.aclose)
             gateway = cls(settings, pool, redis, frozenset(roles))
             await gateway._prepare()
@@ -178,6 +186,7 @@ class Gateway:
             await self._start_dispatch()
         if "sweeper" in self.roles:
             spawn(self.sweeper.run(), "sweeper")
+            spawn(self.retention.run(), "retention")  # partitions ahead, then retention
         if "webhooks" in self.roles:
             spawn(self.webhooks.run(), "webhooks")
 
@@ -318,16 +327,11 @@ class Gateway:
         await asyncio.gather(*(w.drained(deadline_s) for w in writers))
 
     async def authenticate(self, api_key: str) -> Client | None:
-        """Key → client, cached briefly so that intake costs no query per request."""
-        now = time.monotonic()
-        cached = self._keys.get(api_key)
-        if cached is not None and cached[0] > now:
-            return cached[1]
-        client = await client_store.by_key(self.pool, api_key)
-        if len(self._keys) > 10_000:
-            self._keys.clear()
-        self._keys[api_key] = (now + _KEY_TTL_S, client)
-        return client
+        """Key → client (with the key's scopes), cached for a second (``KeyCache``)."""
+        return await self._keys.get(api_key)
+
+    async def _key_lookup(self, api_key: str) -> Client | None:
+        return await client_store.by_key(self.pool, api_key)
 
     async def readiness(self) -> dict[str, bool]:
         checks = {
@@ -340,13 +344,19 @@ class Gateway:
 
     def http_app(self) -> web.Application:
         app = web.Application(
-            middlewares=[errors_middleware], client_max_size=self.settings.http.max_body_bytes
+            middlewares=[
+                errors_middleware,
+                limits_middleware(self.api_limiter),
+                body_middleware(self.settings.http),
+            ],
+            client_max_size=self.settings.http.max_body_bytes,
         )
         app[GATEWAY] = self
         app.add_routes(routes())
         app.add_routes(ops_handlers.routes())
         app.add_routes(routing_handlers.routes())
         app.add_routes(inbound_handlers.routes())
+        otp_handlers.setup(app)
         return app
 
 

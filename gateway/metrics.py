@@ -26,6 +26,7 @@ _COUNTERS = (
     ("submitted", "parts the provider accepted"),
     ("throttled", "throttling answers (ESME_RTHROTTLED, ESME_RMSGQFUL, HTTP 429)"),
     ("errors", "other failed submissions"),
+    ("malformed_pdus", "PDUs from the provider that could not be read (SMPP: session closed)"),
 )
 _GATES = ("closed", "probe", "open")
 
@@ -58,6 +59,23 @@ def _family(kind: Any, field: str, doc: str, live: Mapping[str, Mapping[str, Any
     for name, item in live.items():
         family.add_metric([name], float(item.get(field, 0)))
     return family  # type: ignore[no-any-return]
+
+
+class OtpCollector(Collector):
+    """OTP sends refused by the pumping counters, over every process (kept in Redis)."""
+
+    def __init__(self, blocked: Mapping[tuple[str, str], int]) -> None:
+        self._blocked = blocked
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(
+            "smsgw_otp_blocked",
+            "OTP sends refused by a pumping counter",
+            labels=["reason", "country"],
+        )
+        for (reason, country), count in sorted(self._blocked.items()):
+            family.add_metric([reason, country], float(count))
+        yield family
 
 
 def render(collectors: Iterable[Collector]) -> bytes:

@@ -17,7 +17,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from gateway.config_schema import ConfigError, build, convert
+from gateway.core.api_limits import ApiLimitSettings
+from gateway.core.cipher_keys import decode_key
 from gateway.core.inbound import InboundSettings
+from gateway.core.otp import OtpSettings
+from gateway.core.retention import RetentionSettings
+from gateway.core.ssrf import parse_networks
 from providers.http.settings import HttpSettings as HttpProviderSettings
 from providers.smpp.settings import SmppSettings
 from routing import RouteConfigError, RouteTable, load_table
@@ -56,6 +61,16 @@ class HttpSettings:
     port: int = 8080
     max_body_bytes: int = 2 * 1024 * 1024
     max_batch: int = 1000
+    body_timeout_s: float = 10.0  # the whole body, once the head is in: 408 after that
+    idle_timeout_s: float = 15.0  # a connection without a whole request head (slowloris)
+    linger_s: float = 1.0  # reading what follows a refused body, before closing
+    tls_cert: Path | None = None  # PEM certificate chain: the API listens with HTTPS only
+    tls_key: Path | None = None  # its PEM private key
+    access_log: bool = False  # one line per request on gateway.access, numbers masked
+
+    def __post_init__(self) -> None:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("http: tls_cert and tls_key go together")
 
 
 @dataclass(frozen=True)
@@ -66,6 +81,16 @@ class StoreSettings:
     batch_wait_ms: float = 4.0
     pending_limit: int = 20_000  # accepted-not-yet-committed rows before the API answers 503
     migrate_on_start: bool = True
+    # Message texts encrypted at rest (AES-256-GCM): base64 of 32 bytes; unset: plaintext.
+    # Old keys still decrypt rows written before a rotation (gateway/adapters/text_cipher.py).
+    encryption_key: Secret | None = None
+    old_encryption_keys: tuple[Secret, ...] = ()
+
+    def __post_init__(self) -> None:  # a bad key fails when the file is read, naming it
+        if self.encryption_key is not None:
+            decode_key(self.encryption_key.reveal(), "encryption_key")
+        for i, key in enumerate(self.old_encryption_keys):
+            decode_key(key.reveal(), f"old_encryption_keys[{i}]")
 
 
 @dataclass(frozen=True)
@@ -99,6 +124,12 @@ class WebhookSettings:
     retry_base_s: float = 5.0
     retry_cap_s: float = 3600.0
     give_up_after_h: float = 26.0
+    # Networks callbacks may reach although private, loopback or link-local (SSRF guard,
+    # gateway/core/ssrf.py); empty: public addresses only.
+    allow_networks: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        parse_networks(self.allow_networks)  # a bad entry fails at start, naming it
 
 
 @dataclass(frozen=True)
@@ -141,6 +172,10 @@ class Settings:
     dispatch: DispatchSettings = field(default_factory=DispatchSettings)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     inbound: InboundSettings = field(default_factory=InboundSettings)
+    api_limits: ApiLimitSettings = field(default_factory=ApiLimitSettings)
+    otp: OtpSettings = field(default_factory=OtpSettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
+    otp_secret: Secret | None = None  # the OTP hash pepper; env SMSGW_OTP_SECRET
     providers: tuple[ProviderConfig, ...] = ()
     routing: RouteTable = field(default_factory=lambda: RouteTable.build(()))
     config_path: Path | None = None  # where these came from: reloads read it again
@@ -241,6 +276,8 @@ def load(path: Path | None, env: Mapping[str, str]) -> Settings:
 
 
 def with_env(settings: Settings, env: Mapping[str, str]) -> Settings:
+    if env.get("SMSGW_OTP_SECRET"):
+        settings = dataclasses.replace(settings, otp_secret=Secret(env["SMSGW_OTP_SECRET"]))
     store, queue, http = settings.store, settings.queue, settings.http
     if env.get("DATABASE_URL"):
         store = dataclasses.replace(store, database_url=Secret(env["DATABASE_URL"]))

@@ -15,6 +15,8 @@ from pathlib import Path
 
 _LISTENING = re.compile(r"listening on ([\d.]+):(\d+)")
 
+SPAWNED_LOGS: list[Path] = []  # every child's log: the test session scans them for leaks
+
 
 @dataclass
 class Child:
@@ -62,8 +64,9 @@ class Child:
 def spawn(
     name: str, argv: Sequence[str], log_dir: Path, env: Mapping[str, str] | None = None
 ) -> Child:
-    log_path = log_dir / f"{name}.log"
-    out = log_path.open("wb")  # a fresh log: an old "listening on" line must not be read
+    log_path = _fresh_log(log_dir, name)
+    SPAWNED_LOGS.append(log_path)
+    out = log_path.open("wb")
     proc = subprocess.Popen(
         [sys.executable, *argv],
         stdout=out,
@@ -74,6 +77,16 @@ def spawn(
     )
     out.close()
     return Child(name, proc, log_path)
+
+
+def _fresh_log(log_dir: Path, name: str) -> Path:
+    """A new file: an old "listening on" line must not be read, nor an old log lost."""
+    path = log_dir / f"{name}.log"
+    attempt = 1
+    while path.exists():
+        attempt += 1
+        path = log_dir / f"{name}-{attempt}.log"
+    return path
 
 
 def wait_for_port(child: Child, timeout: float = 20.0) -> int:

@@ -45,6 +45,7 @@ import math
 import random
 import signal
 import socket
+import ssl
 import sys
 import time
 import types
@@ -131,12 +132,16 @@ class SmscConfig:
     max_tps: float | None = _setting(None, "accepted submits per second per system_id (smooth)")
     tps_burst: int = _setting(1, "submits max_tps lets through back to back")
     max_pending_receipts: int = _setting(100_000, "receipts kept while no receiver is bound")
+    tls_cert: str | None = _setting(None, "PEM certificate (chain): listen with TLS")
+    tls_key: str | None = _setting(None, "PEM private key of --tls-cert")
 
     def __post_init__(self) -> None:
         _validate(self)
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together")
 
 
-_FIXED_FIELDS = frozenset({"host", "port"})
+_FIXED_FIELDS = frozenset({"host", "port", "tls_cert", "tls_key"})
 _SUBMIT_FAULTS = (
     ("throttle_ratio", Status.ESME_RTHROTTLED, "throttled"),
     ("msgqful_ratio", Status.ESME_RMSGQFUL, "msgqful"),
@@ -527,6 +532,7 @@ class SmscSimulator:
         self.config = config or SmscConfig()
         self.stats = SmscStats()
         self.hang = False
+        self.last_submits: deque[ShortMessage] = deque(maxlen=100)  # what arrived, for tests
         self._rng = random.Random(self.config.seed)
         self._submit_faults: list[tuple[float, Status, str]] = []
         self._outcomes: list[tuple[float, Outcome]] = []
@@ -554,7 +560,11 @@ class SmscSimulator:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            lambda: _Session(self), self.config.host, self.config.port, backlog=1024
+            lambda: _Session(self),
+            self.config.host,
+            self.config.port,
+            backlog=1024,
+            ssl=_server_tls(self.config),
         )
         self._ticker = loop.create_task(self._run_ticker(), name="smsc-receipts")
         self._ticker.add_done_callback(_log_crash)
@@ -738,6 +748,7 @@ class SmscSimulator:
     def accept_submit(self, session: _Session, sm: ShortMessage, sequence: int) -> bytes:
         """Count one submit_sm, decide its fate, plan its receipt; return its resp."""
         self.stats.submits += 1
+        self.last_submits.append(sm)
         session.counters.submits += 1
         if sm.esm_class & 0x40 or Tag.SAR_MSG_REF_NUM in sm.tlvs:
             self._count_part(sm)
@@ -936,6 +947,14 @@ def _arg_options(hint: Any) -> dict[str, Any]:
     if isinstance(hint, types.UnionType):
         hint = next(arg for arg in typing.get_args(hint) if arg is not type(None))
     return {"type": hint}
+
+
+def _server_tls(config: SmscConfig) -> ssl.SSLContext | None:
+    if config.tls_cert is None or config.tls_key is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(config.tls_cert, config.tls_key)
+    return context
 
 
 def build_parser() -> argparse.ArgumentParser:

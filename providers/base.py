@@ -129,6 +129,7 @@ class ProviderSnapshot:
     submitted: int = 0  # counters since start
     throttled: int = 0
     errors: int = 0
+    malformed_pdus: int = 0  # PDUs (or provider callbacks) that could not be read
     binds: tuple[dict[str, object], ...] = ()  # per bind: label, up, in_flight, window, ...
 
 

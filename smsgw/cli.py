@@ -16,6 +16,7 @@ from gateway.app import ALL_ROLES
 from gateway.config_schema import ConfigError
 from gateway.embedded import ServerUrls
 from gateway.settings import Settings, load
+from smsgw import access_cli, log_masking, privacy_cli
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -33,6 +34,7 @@ def _setup_logging(level: str) -> None:
         format="%(asctime)s %(levelname)s %(name)s[%(process)d] %(message)s",
     )
     logging.getLogger("aiosmpplib").setLevel(logging.WARNING)
+    log_masking.install(logging.getLogger())
 
 
 def _event_loop() -> None:
@@ -101,6 +103,7 @@ def cmd_client_add(args: argparse.Namespace) -> int:
     settings = _settings(args)
     _setup_logging("WARNING")
     terms = Terms(args.balance, args.credit_limit, args.tps, args.daily_quota)
+    access_cli.check_callback_url(settings, args.callback_url)
     created = asyncio.run(add_client(settings, args.name, args.callback_url, args.sender, terms))
     print(json.dumps(created, indent=2))
     return 0
@@ -183,6 +186,8 @@ def _parser() -> argparse.ArgumentParser:
     topup.add_argument("name")
     topup.add_argument("amount", type=_money, help="e.g. 100.00; negative to correct")
     topup.set_defaults(func=cmd_client_topup)
+    access_cli.register(sub, _settings)  # key-add, key-list, key-revoke, client-senders
+    privacy_cli.register(sub, _settings)  # retention --now, erase PHONE
     demo = sub.add_parser("demo", help="gateway + SMSC simulator + a load, then a summary")
     demo.add_argument("--count", type=int, default=100_000)
     demo.add_argument("--concurrency", type=int, default=8)

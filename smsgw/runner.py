@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import ssl
 from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import asynccontextmanager
 
@@ -13,7 +14,8 @@ from aiohttp import web
 
 from gateway.app import ALL_ROLES, Gateway
 from gateway.embedded import ServerUrls, servers
-from gateway.settings import Settings
+from gateway.http.access_log import ACCESS_LOG, MaskedAccessLogger
+from gateway.settings import HttpSettings, Settings
 
 log = logging.getLogger("gateway.run")
 
@@ -33,7 +35,14 @@ async def serving(
 ) -> AsyncIterator[Gateway]:
     """The gateway with its roles started and (for ``api``) its HTTP site listening."""
     async with Gateway.open(settings, urls.database_url, urls.redis_url, roles) as gateway:
-        runner = web.AppRunner(gateway.http_app(), access_log=None, shutdown_timeout=5.0)
+        runner = web.AppRunner(
+            gateway.http_app(),
+            access_log=ACCESS_LOG if settings.http.access_log else None,
+            access_log_class=MaskedAccessLogger,
+            shutdown_timeout=5.0,
+            keepalive_timeout=settings.http.idle_timeout_s,  # also bounds a slow request head
+            lingering_time=settings.http.linger_s,  # after a refused body: gateway.http.body
+        )
         await runner.setup()
         try:
             await gateway.start()
@@ -44,12 +53,22 @@ async def serving(
                     settings.http.port,
                     backlog=1024,
                     reuse_port=reuse_port or None,
+                    ssl_context=server_tls(settings.http),
                 )
                 await site.start()
-                log.info("HTTP API on http://%s:%d", settings.http.host, settings.http.port)
+                log.info("HTTP API on %s", site.name)
             yield gateway
         finally:
             await runner.cleanup()  # stop intake first
+
+
+def server_tls(http: HttpSettings) -> ssl.SSLContext | None:
+    """HTTPS when ``[http] tls_cert`` / ``tls_key`` are set (TLS 1.2 at least)."""
+    if http.tls_cert is None or http.tls_key is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(http.tls_cert, http.tls_key)
+    return context
 
 
 async def run_until_signalled(

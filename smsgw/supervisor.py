@@ -21,6 +21,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import Sequence
 
 from providers.backoff import backoff_delay
@@ -28,6 +29,7 @@ from providers.backoff import backoff_delay
 log = logging.getLogger("gateway.supervisor")
 
 _ONLY_ONE = frozenset({"sweeper"})
+HEALTHY_S = 10.0  # a child that ran this long died of something new: its backoff starts over
 
 
 def child_roles(roles: frozenset[str], index: int) -> list[str]:
@@ -71,9 +73,12 @@ class Supervisor:
             if self._stopping.is_set():  # the stop came while it was starting
                 child.send_signal(signal.SIGTERM)
             log.info("process %d started (pid %d)", index, child.pid)
+            started = time.monotonic()
             code = await child.wait()
             if self._stopping.is_set():
                 return code
+            if time.monotonic() - started >= HEALTHY_S:
+                attempt = 0
             log.error("process %d (pid %d) exited with %d; restarting", index, child.pid, code)
             await self._pause(backoff_delay(attempt, 1.0, 30.0))
             attempt += 1

@@ -20,9 +20,12 @@ import redis.asyncio as aioredis
 from gateway.adapters import pg
 from gateway.embedded import ServerUrls, servers
 
+pytest_plugins = ["tests.logscan"]  # fails the run if any log line holds a number or a text
+
 TABLES = (
     "messages, message_parts, early_receipts, webhook_outbox, api_keys, clients, "
-    "inbound_parts, inbound_messages, opt_outs, ledger"
+    "inbound_parts, inbound_messages, opt_outs, ledger, otp_challenges, otp_alerts, "
+    "client_refs, daily_stats, opt_out_hashes, audit_log"
 )
 
 

@@ -1,16 +1,21 @@
-"""Clients, their API keys (stored as SHA-256 of a 256-bit random token) and their terms:
-balance and credit limit (see gateway/core/billing.py), TPS and daily quota."""
+"""Clients, their API keys (stored as SHA-256 of a 256-bit random token, with scopes; see
+gateway/core/access.py) and their terms: balance and credit limit (see
+gateway/core/billing.py), TPS and daily quota, the sender ids they may use."""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 import aiopg
 
 from gateway.adapters.pg import execute, fetch
+from gateway.core.access import ALL_SCOPES, Scope
 from gateway.core.billing import Limits
 from gateway.core.signing import new_secret
 
@@ -26,6 +31,8 @@ class Client:
     tps: int | None = None
     daily_quota: int | None = None
     billed: bool = False
+    allowed_senders: tuple[str, ...] | None = None  # None: any sender id
+    scopes: frozenset[Scope] = ALL_SCOPES  # of the key it was found by
 
     @property
     def limits(self) -> Limits:
@@ -88,32 +95,83 @@ async def create(
     return NewClient(client, await add_key(pool, client.id), secret)
 
 
-async def add_key(pool: aiopg.Pool, client_id: int) -> str:
+async def add_key(pool: aiopg.Pool, client_id: int, scopes: Collection[Scope] = ALL_SCOPES) -> str:
     api_key = KEY_PREFIX + secrets.token_urlsafe(32)
     await execute(
         pool,
-        "INSERT INTO api_keys (key_hash, client_id, prefix) VALUES (%s, %s, %s)",
-        (hash_key(api_key), client_id, api_key[:10]),
+        "INSERT INTO api_keys (key_hash, client_id, prefix, scopes) VALUES (%s, %s, %s, %s)",
+        (hash_key(api_key), client_id, api_key[:10], sorted(s.value for s in scopes)),
     )
     return api_key
 
 
+_CLIENT_COLUMNS = (
+    "c.id, c.name, c.callback_url, c.default_sender, c.tps, c.daily_quota, "
+    "c.balance IS NOT NULL, c.allowed_senders"
+)
+
+
+def _client(row: Sequence[Any], scopes: Collection[str] = ALL_SCOPES) -> Client:
+    cid, name, url, sender, tps, quota, billed, senders = row[:8]
+    allowed = None if senders is None else tuple(senders)
+    keys = frozenset(map(Scope, scopes))
+    return Client(cid, name, url, sender, tps, quota, billed, allowed, keys)
+
+
 async def by_key(pool: aiopg.Pool, api_key: str) -> Client | None:
+    """The client of a key that is not revoked, with that key's scopes."""
     rows = await fetch(
         pool,
-        "SELECT c.id, c.name, c.callback_url, c.default_sender, c.tps, c.daily_quota, "
-        "c.balance IS NOT NULL FROM api_keys k "
+        f"SELECT {_CLIENT_COLUMNS}, k.scopes FROM api_keys k "
         "JOIN clients c ON c.id = k.client_id WHERE k.key_hash = %s AND k.revoked_at IS NULL",
         (hash_key(api_key),),
     )
-    return Client(*rows[0]) if rows else None
+    return _client(rows[0], rows[0][8]) if rows else None
 
 
 async def by_name(pool: aiopg.Pool, name: str) -> Client | None:
+    rows = await fetch(pool, f"SELECT {_CLIENT_COLUMNS} FROM clients c WHERE name = %s", (name,))
+    return _client(rows[0]) if rows else None
+
+
+@dataclass(frozen=True, slots=True)
+class KeyInfo:
+    """A key as listed: never the key itself, only its first characters."""
+
+    prefix: str
+    scopes: tuple[str, ...]
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+async def keys_of(pool: aiopg.Pool, client_id: int) -> list[KeyInfo]:
     rows = await fetch(
         pool,
-        "SELECT id, name, callback_url, default_sender, tps, daily_quota, balance IS NOT NULL "
-        "FROM clients WHERE name = %s",
-        (name,),
+        "SELECT prefix, scopes, created_at, revoked_at FROM api_keys WHERE client_id = %s "
+        "ORDER BY created_at, prefix",
+        (client_id,),
     )
-    return Client(*rows[0]) if rows else None
+    return [KeyInfo(r[0], tuple(r[1]), r[2], r[3]) for r in rows]
+
+
+async def revoke(pool: aiopg.Pool, prefix: str) -> int:
+    """Revoke the one live key with this prefix; returns how many live keys had it (a
+    prefix shared by two revokes neither: the caller must say which)."""
+    rows = await fetch(
+        pool,
+        "WITH live AS (SELECT key_hash FROM api_keys WHERE prefix = %s AND revoked_at IS NULL),"
+        " done AS (UPDATE api_keys SET revoked_at = now() WHERE key_hash IN "
+        "(SELECT key_hash FROM live) AND (SELECT count(*) FROM live) = 1)"
+        " SELECT count(*) FROM live",
+        (prefix,),
+    )
+    return int(rows[0][0])
+
+
+async def set_senders(pool: aiopg.Pool, client_id: int, senders: Sequence[str] | None) -> None:
+    """The sender ids the client may use (with its default); None: any."""
+    await execute(
+        pool,
+        "UPDATE clients SET allowed_senders = %s WHERE id = %s",
+        (None if senders is None else list(senders), client_id),
+    )

@@ -19,6 +19,7 @@ from typing import Any
 import aiopg
 
 from gateway.adapters.pg import execute, fetch
+from gateway.adapters.text_cipher import seal, unseal
 from gateway.core.inbound import Decided, Piece
 
 _LOCK_CLASS = 0x494E  # "IN": the advisory lock namespace of inbound message keys
@@ -196,7 +197,7 @@ def _message_columns(decided: Sequence[Decided]) -> tuple[list[Any], ...]:
         [m.provider for m in messages],
         [m.source for m in messages],
         [m.destination for m in messages],
-        [m.text for m in messages],
+        [seal(m.text) for m in messages],
         [m.parts for m in messages],
         [m.total for m in messages],
         [m.received_at for m in messages],
@@ -216,6 +217,9 @@ WITH u AS (
     SELECT u.number, u.at, 'sms', u.keyword, u.inbound_id, c.id
     FROM u LEFT JOIN clients c ON c.name = u.client WHERE u.action = 'opt_out'
     ON CONFLICT (number) DO NOTHING
+), hashed AS (  -- an erased person's START lifts their hashed opt-out too
+    DELETE FROM opt_out_hashes h USING u WHERE u.action = 'opt_in'
+      AND h.number_hash = sha256((SELECT key FROM erasure_key) || convert_to(u.number, 'UTF8'))
 )
 DELETE FROM opt_outs o USING u WHERE u.action = 'opt_in' AND o.number = u.number
 """
@@ -247,10 +251,17 @@ async def opted_out(pool: aiopg.Pool, numbers: Iterable[str]) -> set[str]:
     wanted = sorted(set(numbers))
     if not wanted:
         return set()
-    rows = await fetch(
-        pool, "SELECT number FROM opt_outs WHERE number = ANY(%s::text[])", (wanted,)
-    )
+    rows = await fetch(pool, OPTED_OUT_SQL, (wanted, wanted))
     return {row[0] for row in rows}
+
+
+# An erased person's opt-out is kept as a keyed hash (gateway/adapters/erasure_store.py).
+OPTED_OUT_SQL = """
+SELECT number FROM opt_outs WHERE number = ANY(%s::text[])
+UNION
+SELECT n FROM unnest(%s::text[]) AS n JOIN opt_out_hashes h
+  ON h.number_hash = sha256((SELECT key FROM erasure_key) || convert_to(n, 'UTF8'))
+"""
 
 
 ADD_SQL = """
@@ -323,4 +334,4 @@ async def recent(
         (client_id, before if before is not None else 2**63 - 1, limit),
     )
     keys = ("id", "from", "to", "text", "parts", "total", "action", "received_at")
-    return [dict(zip(keys, row, strict=True)) for row in rows]
+    return [dict(zip(keys, row, strict=True)) | {"text": unseal(row[3])} for row in rows]

@@ -29,6 +29,7 @@ from gateway.adapters import billing_store
 from gateway.adapters.pg import fetch
 from gateway.adapters.redis_queue import RedisQueue
 from gateway.adapters.sql import state_label_sql
+from gateway.adapters.text_cipher import seal, unseal
 from gateway.core import billing
 from gateway.core.lifecycle import State
 from gateway.core.message import NewMessage, Outbound, Priority
@@ -84,15 +85,27 @@ def _by_id(item: Submitted | Retry | FinalUpdate) -> int:
     return item.message_id
 
 
+# ``messages`` is partitioned by day (gateway/core/retention.py), so the idempotency key is
+# unique in ``client_refs``, written in the same statement: a row whose key is taken is
+# not inserted (one message per key across days, invariant 6); a retried batch finds its
+# own rows by id. ON CONFLICT DO NOTHING also drops a key repeated inside the batch.
 INSERT_SQL = """
+WITH u AS (
+  SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[], %s::text[],
+                       %s::text[], %s::text[], %s::smallint[], %s::smallint[], %s::text[],
+                       %s::timestamptz[], %s::timestamptz[], %s::numeric[])
+    AS u(id, client_id, client_ref, destination, sender, body, encoding, parts, priority,
+         callback_url, send_at, expires_at, price_hold)
+), refs AS (
+  INSERT INTO client_refs (client_id, client_ref, message_id)
+  SELECT client_id, client_ref, id FROM u WHERE client_ref IS NOT NULL
+  ON CONFLICT DO NOTHING
+  RETURNING message_id
+)
 INSERT INTO messages (id, client_id, client_ref, destination, sender, body, encoding, parts,
                       priority, callback_url, send_at, expires_at, price_hold, due_at)
 SELECT u.*, COALESCE(u.send_at, now() + %s * interval '1 second')
-FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[],
-            %s::text[], %s::smallint[], %s::smallint[], %s::text[], %s::timestamptz[],
-            %s::timestamptz[], %s::numeric[])
-     AS u(id, client_id, client_ref, destination, sender, body, encoding, parts, priority,
-          callback_url, send_at, expires_at, price_hold)
+FROM u WHERE u.client_ref IS NULL OR u.id IN (SELECT message_id FROM refs)
 ON CONFLICT DO NOTHING
 RETURNING id
 """
@@ -100,9 +113,9 @@ RETURNING id
 PRESENT_SQL = "SELECT id FROM messages WHERE id = ANY(%s::bigint[])"
 
 EXISTING_SQL = """
-SELECT m.client_id, m.client_ref, m.id, m.state FROM messages m
+SELECT r.client_id, r.client_ref, r.message_id FROM client_refs r
 JOIN unnest(%s::bigint[], %s::text[]) AS u(client_id, client_ref)
-  ON m.client_id = u.client_id AND m.client_ref = u.client_ref
+  ON r.client_id = u.client_id AND r.client_ref = u.client_ref
 """
 
 Row = tuple[int, NewMessage, Decimal | None]  # our id, the message, its hold (None: not billed)
@@ -129,7 +142,7 @@ async def insert_rows(cur: Any, rows: Sequence[Row], grace_s: float) -> Inserted
     Safe to repeat: rows a lost-but-committed attempt already wrote are found by id."""
     if not rows:
         return Inserted({}, frozenset())
-    await cur.execute(INSERT_SQL, (grace_s, *_columns(rows)))
+    await cur.execute(INSERT_SQL, (*_columns(rows), grace_s))
     new = frozenset(r[0] for r in await cur.fetchall())
     present = set(new)
     missing_ids = [mid for mid, _, _ in rows if mid not in new]
@@ -152,7 +165,7 @@ async def stored_refs(
     if not wanted:
         return {}
     await cur.execute(EXISTING_SQL, ([c for c, _ in wanted], [r for _, r in wanted]))
-    return {(cid, ref): mid for cid, ref, mid, _ in await cur.fetchall()}
+    return {(cid, ref): mid for cid, ref, mid in await cur.fetchall()}
 
 
 def _columns(rows: Sequence[Row]) -> tuple[list[Any], ...]:
@@ -163,7 +176,7 @@ def _columns(rows: Sequence[Row]) -> tuple[list[Any], ...]:
         [m.client_ref for m in msgs],
         [m.destination for m in msgs],
         [m.sender for m in msgs],
-        [m.text for m in msgs],
+        [seal(m.text) for m in msgs],
         [m.encoding for m in msgs],
         [m.parts for m in msgs],
         [int(m.priority) for m in msgs],
@@ -232,7 +245,10 @@ async def claim(pool: aiopg.Pool, ids: Sequence[int], lease_s: float) -> list[Ou
     """Lease queued messages to this dispatcher; those with an outcome or a live lease
     elsewhere are left out (invariant 3: never submit a message with an outcome)."""
     rows = await fetch(pool, CLAIM_SQL, (list(ids), lease_s))
-    return [Outbound(r[0], r[1], r[2], r[3], r[4], Priority(r[5]), r[6], r[7], r[8]) for r in rows]
+    return [
+        Outbound(r[0], r[1], r[2], r[3], unseal(r[4]), Priority(r[5]), r[6], r[7], r[8])
+        for r in rows
+    ]
 
 
 SUBMITTED_SQL = f"""

@@ -21,7 +21,7 @@ from providers.base import ProviderSnapshot
 
 STALE_S = 5.0
 _SUMMED = ("binds_up", "binds_total", "in_flight", "window", "window_max")
-_COUNTERS = ("submitted", "throttled", "errors", "tps_used")
+_COUNTERS = ("submitted", "throttled", "errors", "tps_used", "malformed_pdus")
 
 
 def key(prefix: str) -> str:

@@ -30,7 +30,8 @@ from gateway.core.ratelimit import TokenBucket
 log = logging.getLogger("gateway.limiter")
 
 _GRANT_TTL_S = 0.05
-_SCRIPT = """
+# Also the API limits' script (gateway/adapters/api_limiter.py).
+GCRA_LUA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local interval = tonumber(ARGV[1])
@@ -64,7 +65,7 @@ class SharedBucket:
         interval = 1_000_000 / rate
         self._interval = interval
         self._tolerance = max(interval, (burst if burst is not None else rate * 0.05) * interval)
-        self._script = redis.register_script(_SCRIPT)
+        self._script = redis.register_script(GCRA_LUA)
 
     async def take(self, wanted: int) -> Grant:
         granted, wait_us = await self._script(

@@ -3,15 +3,23 @@
 GatewayError
 ├── ValidationError        400/422  a field of the request is wrong (names the field)
 ├── AuthError              401      no or unknown API key
+├── Forbidden              403      the key may not do this
+│   └── ScopeMissing                the key lacks the route's scope (``send``, ``read``, ``admin``)
 ├── NotFound               404
 ├── Conflict               409
 ├── InsufficientFunds      402      balance + credit limit do not cover the request's holds
 ├── LimitExceeded          429      a per-client limit; carries retry_after and the limit
 │   ├── RateLimited                 messages per second (``tps``)
-│   └── QuotaExceeded               messages per UTC day (``daily_quota``)
+│   ├── QuotaExceeded               messages per UTC day (``daily_quota``)
+│   ├── RequestsLimited             API requests per second per key or client IP
+│   └── OtpLimited                  an OTP pumping counter (destination, range, IP, country)
 ├── CallbackRefused        400/401  a provider's callback: malformed, or its signature is wrong
+├── PayloadTooLarge        413      the body is over ``http.max_body_bytes`` (refused unread)
+├── RequestTimeout         408      the body did not arrive within ``http.body_timeout_s``
 ├── Overloaded             503      the pipeline is full; carries retry_after
-└── RoutingError           422      no route takes this destination
+├── RoutingError           422      no route takes this destination
+└── OtpRefused             422/410/423  an OTP check: wrong code (tries left), used or
+                                    expired, locked (``gateway/core/otp.py``)
 
 Errors with a ``retry_after`` leave with a ``Retry-After`` header.
 """
@@ -71,6 +79,22 @@ class MalformedBody(GatewayError):
 class AuthError(GatewayError):
     status = 401
     code = "unauthorized"
+
+
+class Forbidden(GatewayError):
+    status = 403
+    code = "forbidden"
+
+
+class ScopeMissing(Forbidden):
+    code = "scope_missing"
+
+    def __init__(self, scope: str) -> None:
+        super().__init__(f"this API key lacks the {scope!r} scope this call needs", "api_key")
+        self.scope = scope
+
+    def details(self) -> dict[str, object]:
+        return {"scope": self.scope}
 
 
 class NotFound(GatewayError):
@@ -133,6 +157,21 @@ class QuotaExceeded(LimitExceeded):
         super().__init__(message, limit, retry_after)
 
 
+class RequestsLimited(LimitExceeded):
+    """API requests per second, per API key (``api_key_rps``) or client IP (``ip_rps``)."""
+
+    code = "too_many_requests"
+
+    def __init__(self, per: str, rate: float, retry_after: float) -> None:
+        message = f"more than {rate:g} requests per second from this {per.replace('_', ' ')}"
+        super().__init__(message, math.ceil(rate), retry_after)
+        self.limit_name = f"{per}_rps"
+        self.rate = rate
+
+    def details(self) -> dict[str, object]:
+        return super().details() | {"value": self.rate}
+
+
 class Overloaded(GatewayError):
     status = 503
     code = "overloaded"
@@ -154,6 +193,45 @@ class CallbackRefused(GatewayError):
 class RoutingError(GatewayError):
     status = 422
     code = "no_route"
+
+
+class PayloadTooLarge(GatewayError):
+    status = 413
+    code = "payload_too_large"
+
+
+class RequestTimeout(GatewayError):
+    status = 408
+    code = "request_timeout"
+
+
+class OtpLimited(LimitExceeded):
+    """An OTP send over one of the pumping counters; ``limit_name`` says which."""
+
+    code = "otp_limited"
+
+    def __init__(self, limit_name: str, limit: int, window_s: int, retry_after: float) -> None:
+        per = f"{window_s} s" if window_s else "UTC day"
+        super().__init__(f"more than {limit} codes per {per} ({limit_name})", limit, retry_after)
+        self.field = "ip" if limit_name == "otp_ip" else "to"  # what the counter counts
+        self.limit_name = limit_name
+        self.window_s = window_s
+
+    def details(self) -> dict[str, object]:
+        return super().details() | {"window_s": self.window_s}
+
+
+class OtpRefused(GatewayError):
+    """A code check that did not verify; ``code`` is the outcome."""
+
+    def __init__(self, status: int, code: str, message: str, tries_left: int) -> None:
+        super().__init__(message, "code")
+        self.status = status
+        self.code = code
+        self.tries_left = tries_left
+
+    def details(self) -> dict[str, object]:
+        return {"tries_left": self.tries_left}
 
 
 def whole_seconds(error: GatewayError) -> int:

@@ -241,10 +241,11 @@ def decode_payload(data: bytes, data_coding: int) -> str:
 
     0 GSM-7 (unpacked septets), 1 IA5/ASCII, 3 Latin-1, 8 UCS-2 (read as UTF-16-BE so that
     surrogate pairs come out as one character), the rest as ``providers.encoding`` reads it.
+    The text is storable: PostgreSQL takes neither NUL nor a lone surrogate, and one garbled
+    part must not fail the batch that stores it (the SMSC would redeliver it forever).
     """
-    if data_coding == 1:
-        return data.decode("ascii", "replace")
-    return decode(data, data_coding)
+    text = data.decode("ascii", "replace") if data_coding == 1 else decode(data, data_coding)
+    return text.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
 
 
 # -- keywords and rules ------------------------------------------------------------------

@@ -7,11 +7,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
+from gateway.core.access import sender_allowed
 from gateway.core.errors import FieldError
 from gateway.core.message import NewMessage, Priority
 from gateway.core.numbers import InvalidNumber, to_e164
+from gateway.core.ssrf import Networks, url_refusal
 from providers.encoding import analyse
 
 FIELDS = frozenset(
@@ -34,6 +35,8 @@ class Context:
     max_parts: int = 10
     max_validity: timedelta = timedelta(days=3)
     max_schedule: timedelta = timedelta(days=60)
+    allowed_senders: tuple[str, ...] | None = None  # None: any sender id
+    callback_networks: Networks = ()  # private networks callbacks may reach (SSRF guard)
 
 
 class Invalid(Exception):
@@ -61,7 +64,7 @@ def parse_message(data: Any, ctx: Context, prefix: str = "") -> NewMessage:
     return NewMessage(
         client_id=ctx.client_id,
         destination=_destination(data.get("to"), prefix + "to", ctx.default_region),
-        sender=_sender(data.get("from", ctx.default_sender), prefix + "from"),
+        sender=_sender(data.get("from", ctx.default_sender), prefix + "from", ctx),
         text=text,
         priority=_priority(data.get("priority", "transactional"), prefix + "priority"),
         encoding=info.encoding.value,
@@ -69,7 +72,7 @@ def parse_message(data: Any, ctx: Context, prefix: str = "") -> NewMessage:
         client_ref=_client_ref(data.get("client_ref"), prefix + "client_ref"),
         send_at=send_at,
         expires_at=_expiry(data.get("validity"), prefix + "validity", send_at or ctx.now, ctx),
-        callback_url=_callback(data.get("callback_url", ctx.callback_url), prefix + "callback_url"),
+        callback_url=_callback(data, prefix + "callback_url", ctx),
     )
 
 
@@ -103,12 +106,21 @@ def _destination(value: Any, field: str, region: str) -> str:
         raise _fail(field, f"not a valid phone number: {exc}") from None
 
 
-def _sender(value: Any, field: str) -> str:
+SENDER_RULE = "an alphanumeric sender of up to 11 characters or up to 15 digits"
+
+
+def valid_sender_id(value: str) -> bool:
+    return bool(_NUMERIC_SENDER.match(value) or _ALNUM_SENDER.match(value))
+
+
+def _sender(value: Any, field: str, ctx: Context) -> str:
     if not isinstance(value, str) or not value:
         raise _fail(field, "required (or set a default sender for the client)", "required")
-    if _NUMERIC_SENDER.match(value) or _ALNUM_SENDER.match(value):
-        return value
-    raise _fail(field, "an alphanumeric sender of up to 11 characters or up to 15 digits")
+    if not valid_sender_id(value):
+        raise _fail(field, SENDER_RULE)
+    if not sender_allowed(value, ctx.allowed_senders, ctx.default_sender):
+        raise _fail(field, "not one of this client's sender ids", "sender_not_allowed")
+    return value
 
 
 def _priority(value: Any, field: str) -> Priority:
@@ -149,16 +161,18 @@ def _expiry(value: Any, field: str, start: datetime, ctx: Context) -> datetime |
     return start + timedelta(seconds=value)
 
 
-def _callback(value: Any, field: str) -> str | None:
+def _callback(data: Mapping[str, Any], field: str, ctx: Context) -> str | None:
+    """The message's own URL, checked against SSRF; else the client's (checked when it
+    was set, and again at send time)."""
+    if "callback_url" not in data:
+        return ctx.callback_url
+    value = data["callback_url"]
     if value is None:
         return None
     if not isinstance(value, str) or len(value) > 2048:
         raise _fail(field, "an http(s) URL")
     _clean(value, field)
-    try:
-        parts = urlsplit(value)
-    except ValueError:
-        raise _fail(field, "an http(s) URL") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise _fail(field, "an http(s) URL")
+    refusal = url_refusal(value, ctx.callback_networks)
+    if refusal is not None:
+        raise _fail(field, f"an http(s) URL to a public address: {refusal}")
     return value

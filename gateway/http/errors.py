@@ -7,7 +7,9 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from gateway.core.errors import GatewayError, whole_seconds
+from gateway.adapters.failures import TRANSIENT
+from gateway.core.errors import GatewayError, Overloaded, whole_seconds
+from gateway.core.masking import scrub
 
 log = logging.getLogger("gateway.http")
 
@@ -32,8 +34,11 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
             raise
         body = {"error": {"code": exc.reason.lower().replace(" ", "_"), "message": exc.reason}}
         return web.json_response(body, status=exc.status, headers=_kept_headers(exc))
+    except TRANSIENT as exc:  # PostgreSQL or Redis down or restarting: come back, not a bug
+        log.warning("%s %s: server unavailable: %r", request.method, scrub(request.path), exc)
+        return error_response(Overloaded("a backing server is unavailable; retry", 1.0))
     except Exception:
-        log.exception("unhandled error in %s %s", request.method, request.path)
+        log.exception("unhandled error in %s %s", request.method, scrub(request.path))
         body = {"error": {"code": "internal", "message": "internal error, logged"}}
         return web.json_response(body, status=500)
 

@@ -13,7 +13,10 @@ from gateway.adapters.client_store import Client
 from gateway.core.billing import next_utc_midnight
 from gateway.core.errors import AuthError, MalformedBody, NotFound, ValidationError
 from gateway.core.message import Accepted
+from gateway.core.ssrf import parse_networks
+from gateway.core.storable import nul_path
 from gateway.core.validation import Context, Invalid, parse_message
+from gateway.http.access import check_scope, presented_key
 from gateway.http.keys import GATEWAY
 from gateway.http.openapi import OPENAPI
 from gateway.services.submit import Balance
@@ -22,17 +25,21 @@ from gateway.services.submit import Balance
 async def _json(request: web.Request) -> Any:
     raw = await request.read()
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+        value = json.loads(raw)
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
         raise MalformedBody(f"the body is not valid JSON: {exc}", "body") from None
+    field = nul_path(value) if b"\\u0000" in raw else None  # the scan only when one may be
+    if field is not None:
+        raise ValidationError("NUL (\\u0000) is not accepted", field or "body")
+    return value
 
 
 async def _client(request: web.Request) -> Client:
-    header = request.headers.get("Authorization", "")
-    key = header.removeprefix("Bearer ").strip() or request.headers.get("X-API-Key", "")
+    key = presented_key(request)
     client = await request.app[GATEWAY].authenticate(key) if key else None
     if client is None:
         raise AuthError("a valid API key is required (Authorization: Bearer <key>)", "api_key")
+    check_scope(request, client)
     return client
 
 
@@ -48,6 +55,8 @@ def _context(request: web.Request, client: Client) -> Context:
         default_sender=client.default_sender,
         callback_url=client.callback_url,
         max_parts=settings.max_parts,
+        allowed_senders=client.allowed_senders,
+        callback_networks=parse_networks(settings.webhooks.allow_networks),
     )
 
 

@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.http.access_openapi import with_access
+from gateway.http.otp_openapi import ERROR_MEMBERS as OTP_ERROR_MEMBERS
+from gateway.http.otp_openapi import LIMITS as OTP_LIMITS
+from gateway.http.otp_openapi import PATHS as OTP_PATHS
+from gateway.http.routes_openapi import PATHS as ROUTES_PATHS
+
 _ERROR = {
     "type": "object",
     "required": ["error"],
@@ -17,9 +23,10 @@ _ERROR = {
                 "field": {"type": "string", "description": "the request field at fault"},
                 "limit": {
                     "type": "string",
-                    "enum": ["tps", "daily_quota"],
+                    "enum": ["tps", "daily_quota", *OTP_LIMITS],
                     "description": "429: the client limit that was hit",
                 },
+                **OTP_ERROR_MEMBERS,
                 "value": {"type": "integer", "description": "429: that limit's value"},
                 "retry_after": {"type": "integer", "description": "429/503: seconds to wait"},
                 "needed": {"type": "string", "description": "402: what the request would hold"},
@@ -82,6 +89,52 @@ _ACCEPTED = {
         "priority": {"type": "string"},
     },
 }
+
+_BATCH_RESULT = {
+    "type": "object",
+    "required": ["accepted", "rejected"],
+    "properties": {
+        "accepted": {
+            "type": "array",
+            "items": {
+                "allOf": [
+                    {"$ref": "#/components/schemas/Accepted"},
+                    {"type": "object", "properties": {"index": {"type": "integer"}}},
+                ]
+            },
+        },
+        "rejected": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["index", "field", "code", "message"],
+                "properties": {
+                    "index": {"type": "integer"},
+                    "field": {"type": "string", "description": "messages[i].<field>"},
+                    "code": {"type": "string"},
+                    "message": {"type": "string"},
+                },
+            },
+        },
+    },
+}
+
+
+def _batch_responses() -> dict[str, Any]:
+    """202 with both lists; 422 with the lists when every item was rejected, or the error
+    naming ``messages`` when the list itself is wrong."""
+    result = {"application/json": {"schema": {"$ref": "#/components/schemas/BatchResult"}}}
+    either = {"anyOf": [{"$ref": "#/components/schemas/Error"}, _BATCH_RESULT]}
+    responses = _responses(
+        {"202": {"description": "accepted and rejected items", "content": result}},
+        *(400, 401, 402, 413, 422, 429, 503),
+    )
+    responses["422"] = {
+        "description": "every item rejected (the lists), or no list of 1 to 1000 messages",
+        "content": {"application/json": {"schema": either}},
+    }
+    return _limited(responses)
+
 
 _MONEY = {"type": ["string", "null"], "description": "decimal string; null when not billed"}
 
@@ -163,6 +216,7 @@ OPENAPI: dict[str, Any] = {
             "MessageIn": _MESSAGE_IN,
             "Accepted": _ACCEPTED,
             "Balance": _BALANCE,
+            "BatchResult": _BATCH_RESULT,
         },
     },
     "security": [{"bearer": []}],
@@ -212,12 +266,7 @@ OPENAPI: dict[str, Any] = {
                         },
                     }
                 ),
-                "responses": _limited(
-                    _responses(
-                        {"202": {"description": "accepted and rejected items"}},
-                        *(400, 401, 402, 413, 422, 429, 503),
-                    )
-                ),
+                "responses": _batch_responses(),
             }
         },
         "/v1/messages/{id}": {
@@ -286,5 +335,8 @@ OPENAPI: dict[str, Any] = {
                 "responses": {"200": {"description": "OpenAPI 3.1"}},
             }
         },
+        **OTP_PATHS,
+        **ROUTES_PATHS,
     },
 }
+OPENAPI = with_access(OPENAPI)  # scopes, 403 and 429 from the scope table

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from gateway import metrics
 from gateway.adapters import pool_state
+from gateway.adapters.otp_store import PumpingCounters
 from gateway.http.handlers import authenticated
 from gateway.http.keys import GATEWAY
 
@@ -24,7 +25,8 @@ async def get_metrics(request: web.Request) -> web.Response:
     private interface or put it behind the proxy's access rules)."""
     gateway = request.app[GATEWAY]
     live = await pool_state.read(gateway.redis, gateway.settings.queue.prefix)
-    body = metrics.render([metrics.PoolCollector(live)])
+    blocked = await PumpingCounters(gateway.redis, gateway.settings.queue.prefix).blocked()
+    body = metrics.render([metrics.PoolCollector(live), metrics.OtpCollector(blocked)])
     return web.Response(body=body, content_type="text/plain", charset="utf-8")
 
 

@@ -57,7 +57,7 @@ def _number(raw: str, region: str) -> str:
 
 
 def _parts(raw: str) -> int:
-    if not raw.isdigit() or not 1 <= int(raw) <= 255:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 255:  # "²".isdigit()
         raise ValidationError("an integer from 1 to 255", "parts")
     return int(raw)
 

@@ -7,6 +7,7 @@ another dispatcher reclaims it (invariant 3).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -52,9 +53,13 @@ class OutcomeWriter:
         )
 
     async def record(self, done: Done) -> None:
-        """Queue an outcome; waits only for room, not for the commit."""
+        """Queue an outcome and wait for its commit. A sender takes its next message only
+        once this one's outcome is durable, so a crash resends at most the senders'
+        in-flight work (invariant 3), never a backlog of outcomes not yet committed."""
         future = await self.writer.put(done)
         future.add_done_callback(_log_failure)
+        with contextlib.suppress(Exception):  # logged above; the lease brings it back
+            await future
 
     async def _flush(self, batch: Sequence[Done]) -> list[None]:
         submitted = [d.outcome for d in batch if isinstance(d.outcome, store.Submitted)]

@@ -19,8 +19,10 @@ import aiopg
 
 from gateway.adapters import webhook_store
 from gateway.adapters.failures import TRANSIENT, raise_if_cancelling
+from gateway.adapters.guarded_resolver import GuardedResolver, RefusedTarget
 from gateway.adapters.webhook_store import Delivery
 from gateway.core.signing import headers
+from gateway.core.ssrf import parse_networks, url_refusal
 from gateway.settings import WebhookSettings
 from providers.backoff import backoff_delay
 
@@ -32,12 +34,15 @@ class WebhookService:
         self._settings = settings
         self._pool = pool
         self._limit = asyncio.Semaphore(settings.concurrency)
+        self._allow = parse_networks(settings.allow_networks)
         self.delivered = 0
         self.failed = 0
 
     async def run(self) -> None:
         timeout = aiohttp.ClientTimeout(total=self._settings.timeout_s)
-        connector = aiohttp.TCPConnector(limit=self._settings.concurrency)
+        connector = aiohttp.TCPConnector(
+            limit=self._settings.concurrency, resolver=GuardedResolver(self._allow)
+        )
         async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
             while True:
                 raise_if_cancelling()  # a cancel lost in aiopg's wait_for
@@ -59,16 +64,23 @@ class WebhookService:
         return len(batch)
 
     async def _send(self, session: aiohttp.ClientSession, delivery: Delivery) -> str | None:
-        """None when the receiver took it (2xx), else why not."""
+        """None when the receiver took it (2xx), else why not. SSRF: the URL is checked
+        again (it may predate the check or the config; a literal address skips the
+        resolver), a name's addresses by the resolver, and no redirect is followed."""
+        refusal = url_refusal(delivery.url, self._allow)
+        if refusal is not None:
+            return f"refused: {refusal}"
         body = delivery.payload.encode()
         signed = headers(delivery.secret, f"evt_{delivery.id}", int(time.time()), body)
         async with self._limit:
             try:
-                async with session.post(delivery.url, data=body, headers=signed) as response:
+                async with session.post(
+                    delivery.url, data=body, headers=signed, allow_redirects=False
+                ) as response:
                     await response.read()
                     return None if 200 <= response.status < 300 else f"HTTP {response.status}"
             except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
-                return type(exc).__name__
+                return _reason(exc)
 
     async def _record(self, batch: Sequence[Delivery], results: Sequence[str | None]) -> None:
         delivered = [d.id for d, error in zip(batch, results, strict=True) if error is None]
@@ -84,3 +96,11 @@ class WebhookService:
     def _delay(self, attempts: int) -> float:
         s = self._settings
         return backoff_delay(attempts, s.retry_base_s, s.retry_cap_s)
+
+
+def _reason(exc: BaseException) -> str:
+    """What the outbox records: the error's kind, or why the target was refused."""
+    refused = exc if isinstance(exc, RefusedTarget) else exc.__cause__
+    if isinstance(refused, RefusedTarget):
+        return f"refused: {refused}"
+    return type(exc).__name__

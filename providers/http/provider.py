@@ -65,6 +65,7 @@ from providers.http.parse import (
 from providers.http.render import HttpRequest, render_poll, render_submit
 from providers.http.settings import HttpSettings, resolve_dialect
 from providers.http.spec import ReportSpec
+from providers.masking import mask_phone, scrub
 
 LOG = logging.getLogger("gateway.http")
 CLOSING = "http_closing"
@@ -278,8 +279,8 @@ class HttpProvider:
             "%s: message %d to %s refused: %s",
             self.name,
             submission.message_id,
-            _mask(submission.destination),
-            error,
+            mask_phone(submission.destination),
+            scrub(str(error)),  # a provider's error may quote the number
         )
 
     # Polling
@@ -368,14 +369,6 @@ class HttpProvider:
         for result in await asyncio.gather(*acks, return_exceptions=True):
             if isinstance(result, BaseException):
                 LOG.error("%s: a polled receipt was not stored: %r", self.name, result)
-
-
-def _mask(number: str) -> str:
-    """``+79211234567`` → ``+7921*****67``: the country and operator code, the last two digits."""
-    keep_head = 5 if number.startswith("+") else 4
-    if len(number) <= keep_head + 2:
-        return "*" * len(number)
-    return number[:keep_head] + "*" * (len(number) - keep_head - 2) + number[-2:]
 
 
 def _call(sink: Callable[[_T], Ack | None], item: _T) -> Ack | None:

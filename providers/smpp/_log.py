@@ -7,14 +7,6 @@ import logging
 LOG = logging.getLogger("gateway.smpp")
 
 
-def _mask(number: str) -> str:
-    """``+79211234567`` → ``+7921*****67``: the country and operator code, the last two digits."""
-    keep_head = 5 if number.startswith("+") else 4
-    if len(number) <= keep_head + 2:
-        return "*" * len(number)
-    return number[:keep_head] + "*" * (len(number) - keep_head - 2) + number[-2:]
-
-
 # ESME logs the ordinary life of a link at ERROR; the provider logs each bind lost itself.
 LIBRARY_LEVELS = {
     "Connection lost while connecting to SMSC": logging.WARNING,  # any ConnectionError

@@ -17,7 +17,9 @@ Timeouts, generic_nacks and send errors are strikes; ``quarantine_after`` strike
 (no accepted answer between them) take the bind out: it unbinds, waits ``quarantine``
 seconds and binds again with fresh connections. When a link drops, only the parts written
 on it fail (the SMSC may have taken them: the submitter decides); parts still queued move to
-another bind. Parts in flight on other binds are never touched.
+another bind. Parts in flight on other binds are never touched. A malformed PDU from the
+SMSC ends its session the same way (the client refuses it); it is counted, not a strike:
+the SMSC's garbage says nothing about this bind's health.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from providers.base import Ack, ProviderError
 from providers.smpp._log import LOG
 from providers.smpp.client import SmppClient
 from providers.smpp.outbox import OutboundPart, Outbox, Outcome
+from providers.smpp.pdu import MalformedPdu
 from providers.smpp.settings import SmppSettings
 from providers.smpp.status import (
     CLOSING,
@@ -75,6 +78,7 @@ class Bind:
         self._strikes = 0
         self._quarantine: asyncio.Task[None] | None = None
         self.submitted = self.throttled = self.errors = self.timeouts = self.binds = 0
+        self.malformed_pdus = 0
 
     def _make_clients(self) -> tuple[SmppClient, ...]:
         s, outbox, label = self._settings, self.outbox, self.label
@@ -108,6 +112,7 @@ class Bind:
             "errors": self.errors,
             "timeouts": self.timeouts,
             "binds": self.binds,
+            "malformed_pdus": self.malformed_pdus,
         }
 
     # Lifecycle
@@ -191,6 +196,10 @@ class Bind:
 
     def deliver(self, pdu: bytes) -> Ack | None:
         return self._owner.deliver(pdu)
+
+    def malformed(self, client: SmppClient, error: MalformedPdu) -> None:
+        self.malformed_pdus += 1
+        LOG.warning("%s: malformed PDU, session closed: %s", client.label, error)
 
     # Health
 

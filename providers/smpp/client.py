@@ -12,7 +12,12 @@ reconnects. ``SmppClient`` overrides only these, each for a measured or observed
 - ``connect`` reports a refused bind, so that ``start()`` can fail on bad credentials
   instead of retrying them forever.
 - ``_get_pdu`` reads the header leniently: ESME's ``SmppCommandStatus(status)`` raises on a
-  vendor status (0x400…) and would drop the bind on the first such submit_sm_resp.
+  vendor status (0x400…) and would drop the bind on the first such submit_sm_resp. It is
+  strict where ESME is not: a PDU that ``pdu.read_header`` / ``pdu.check_pdu`` refuses (a
+  command_length out of range, an unknown command_id, a garbage message_id) is answered
+  with generic_nack, reported (``ClientEvents.malformed``) and ends the session as a
+  ``MalformedPdu``, a ``ValueError``: the one kind of read error that ESME's ``start``
+  catches and reconnects after (anything else would end the ESME for good).
 - ``_handle_response`` takes submit_sm_resp and generic_nack straight to our correlator;
   ESME's path builds dataclasses, runs a throttle handler and stores receipt correlation
   that the gateway does itself.
@@ -27,9 +32,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import ssl
 import struct
 from asyncio import StreamReader, StreamWriter
-from typing import Final, Protocol
+from collections.abc import Awaitable
+from typing import Any, Final, Protocol
 
 from aiosmpplib import (
     ESME,
@@ -51,14 +58,20 @@ from providers.base import Ack, ProviderPermanentError
 from providers.smpp._log import LOG, LibraryLogBridge
 from providers.smpp.correlator import SequenceCorrelator
 from providers.smpp.outbox import OutboundPart, Outcome
-from providers.smpp.pdu import HEADER_LENGTH, message_id, parse_header
+from providers.smpp.pdu import (
+    GENERIC_NACK,
+    HEADER_LENGTH,
+    MalformedPdu,
+    check_pdu,
+    message_id,
+    read_header,
+)
 from providers.smpp.settings import SmppSettings
 from providers.smpp.status import NOT_BOUND, status_code, status_name, temporary
 
 _RESPONSE_BIT: Final = 0x80000000
 _SUBMIT_ANSWERS: Final = frozenset({SmppCommand.SUBMIT_SM_RESP, SmppCommand.GENERIC_NACK})
 _STATUSES: Final = {status.value: status for status in SmppCommandStatus}
-_MAX_PDU: Final = 0x10000 + 1024  # message_payload holds up to 64 KiB
 # Any truthy message tells ESME's receive loop that a PDU was handled (it then acks requests).
 _HANDLED: Final = DeliverSmResp()
 _DELIVER_SM_RESP: Final = 0x80000005
@@ -73,6 +86,7 @@ class ClientEvents(Protocol):
     def answered(self, part: OutboundPart, outcome: Outcome) -> None: ...
     def nacked(self, part: OutboundPart, status: int) -> None: ...
     def send_failed(self, part: OutboundPart, error: Exception) -> None: ...
+    def malformed(self, client: SmppClient, error: MalformedPdu) -> None: ...
 
 
 class SmppClient(ESME):  # type: ignore[misc]
@@ -96,6 +110,7 @@ class SmppClient(ESME):  # type: ignore[misc]
         self._refused: int | None = None
         self.label = f"{label}/{mode.name.lower()}"
         self.requests = SequenceCorrelator(settings.response_timeout)
+        self._tls = tls_context(settings)
         super().__init__(
             smsc_host=settings.host,
             smsc_port=settings.port,
@@ -148,6 +163,18 @@ class SmppClient(ESME):  # type: ignore[misc]
             self._link.close()
             self._link = None
 
+    async def _socket_operation(self, operation: Awaitable[Any]) -> Any:
+        """ESME opens a plain TCP connection (it has no TLS option): with ``tls`` on, the
+        one operation made while closed, the connect, is upgraded before the bind."""
+        connecting = self._tls is not None and self._state is SmppSessionState.CLOSED
+        result = await super()._socket_operation(operation)
+        if connecting:
+            _, writer = result
+            await super()._socket_operation(
+                writer.start_tls(self._tls, server_hostname=self.smsc_host)
+            )
+        return result
+
     async def connect(self) -> None:
         try:
             await super().connect()
@@ -199,12 +226,23 @@ class SmppClient(ESME):  # type: ignore[misc]
         reader = self._reader
         assert reader is not None
         head = await reader.readexactly(HEADER_LENGTH)
-        raw = parse_header(head)
-        if raw.length > _MAX_PDU:
-            raise ValueError(f"PDU of {raw.length} octets")
-        pdu = head + await reader.readexactly(raw.length - HEADER_LENGTH)
+        try:
+            raw = read_header(head)
+            pdu = head + await reader.readexactly(raw.length - HEADER_LENGTH)
+            check_pdu(raw, pdu)
+        except MalformedPdu as error:
+            self._refuse(head, error)
+            raise
         status = _STATUSES.get(raw.status, SmppCommandStatus.ESME_RUNKNOWNERR)
         return pdu, PduHeader(raw.length, SmppCommand(raw.command_id), status, raw.sequence)
+
+    def _refuse(self, head: bytes, error: MalformedPdu) -> None:
+        """generic_nack the PDU (§2.3: with its sequence) and report it; the raise that
+        follows ends the session. The nack leaves when the link is closed."""
+        if self._link is not None and not self._link.is_closing():
+            sequence = int.from_bytes(head[12:16], "big")
+            self._link.write(struct.pack(">IIII", 16, GENERIC_NACK, error.status, sequence))
+        self._events.malformed(self, error)
 
     async def _handle_response(self, pdu: bytes, header: PduHeader) -> SmppMessage | None:
         if header.smpp_command not in _SUBMIT_ANSWERS:
@@ -264,7 +302,8 @@ class CorkedWriter(StreamWriter):
     def write_eof(self) -> None:
         self._flush()
         self._eof = True
-        self.transport.write_eof()
+        if self.transport.can_write_eof():  # TLS cannot half-close; the close follows
+            self.transport.write_eof()
 
     def close(self) -> None:
         self._flush()
@@ -338,6 +377,18 @@ class _NoThrottle(AbstractThrottleHandler):  # type: ignore[misc]
 
     async def throttle_delay(self) -> float:
         return 0.0
+
+
+def tls_context(settings: SmppSettings) -> ssl.SSLContext | None:
+    """The client context of a ``tls`` provider: the system CAs or ``tls_ca``; with
+    ``tls_verify`` off, no certificate or host name check (a test SMSC, never production)."""
+    if not settings.tls:
+        return None
+    context = ssl.create_default_context(cafile=settings.tls_ca)
+    if not settings.tls_verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 def _set_nodelay(writer: StreamWriter | None) -> None:

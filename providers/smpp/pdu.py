@@ -4,7 +4,13 @@ aiosmpplib frames, sends and reads every PDU; these functions replace only its p
 encoders and decoders on the hot path: a submit_sm body is built once per part from bytes
 that ``providers.encoding`` already produced, and a deliver_sm is read as raw octets (its
 dataclass decoding and receipt parsing cost ~43 µs a receipt, several times the rest).
-Every reader raises ``ValueError`` on a malformed PDU and nothing else.
+Every reader raises ``MalformedPdu`` (a ``ValueError``) on a malformed PDU and nothing else.
+
+Framing. ``read_header`` and ``check_pdu`` decide whether a PDU read off a session can be
+handled at all: a command_length out of range or an unknown command_id loses the stream's
+framing, and a submit_sm_resp that accepts a message under an id no SMPP message_id can be
+(over 65 octets, unterminated, not printable ASCII) would store garbage as the provider id.
+Both end that session (``providers.smpp.client``); the SMSC's other sessions go on.
 """
 
 from __future__ import annotations
@@ -16,6 +22,17 @@ from datetime import UTC, datetime
 from providers.smpp.settings import Address
 
 HEADER_LENGTH = 16
+MAX_PDU_LENGTH = 0x10000 + 1024  # message_payload holds up to 64 KiB
+MAX_MESSAGE_ID = 65  # octets, its NUL included (SMPP 3.4 §5.2.23)
+ESME_RINVCMDLEN = 0x00000002
+ESME_RINVCMDID = 0x00000003
+SUBMIT_SM_RESP = 0x80000004
+GENERIC_NACK = 0x80000000
+# SMPP 3.4 §5.1.2.1: every command_id (requests, and their responses with 0x80000000 set).
+_REQUESTS = (0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x15, 0x21, 0x103)
+COMMAND_IDS = frozenset(
+    (*_REQUESTS, *(0x80000000 | c for c in _REQUESTS), GENERIC_NACK, 0x0B, 0x102)
+)
 TLV_SAR_MSG_REF_NUM = 0x020C
 TLV_SAR_TOTAL_SEGMENTS = 0x020E
 TLV_SAR_SEGMENT_SEQNUM = 0x020F
@@ -24,6 +41,14 @@ TLV_MESSAGE_PAYLOAD = 0x0424
 _HEADER = struct.Struct(">IIII")
 _TLV_HEAD = struct.Struct(">HH")
 _NUL = b"\x00"
+
+
+class MalformedPdu(ValueError):
+    """A PDU that breaks SMPP; ``status`` is the generic_nack status that answers it."""
+
+    def __init__(self, reason: str, status: int = ESME_RINVCMDLEN) -> None:
+        super().__init__(reason)
+        self.status = status
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,11 +88,41 @@ class DeliverSm:
 def parse_header(data: bytes) -> Header:
     """The 16-octet header, with any command_status (vendor codes included)."""
     if len(data) < HEADER_LENGTH:
-        raise ValueError(f"PDU header is {len(data)} octets")
+        raise MalformedPdu(f"PDU header is {len(data)} octets")
     header = Header(*_HEADER.unpack_from(data))
     if header.length < HEADER_LENGTH:
-        raise ValueError(f"PDU length {header.length} is shorter than its header")
+        raise MalformedPdu(f"PDU length {header.length} is shorter than its header")
     return header
+
+
+def read_header(data: bytes, max_length: int = MAX_PDU_LENGTH) -> Header:
+    """``parse_header``, refusing what cannot be framed or handled: a command_length over
+    ``max_length`` (never read: it would hold the session on a huge read) and an unknown
+    command_id."""
+    header = parse_header(data)
+    if header.length > max_length:
+        raise MalformedPdu(f"PDU length {header.length} is over {max_length}")
+    if header.command_id not in COMMAND_IDS:
+        raise MalformedPdu(f"unknown command_id 0x{header.command_id:08x}", ESME_RINVCMDID)
+    return header
+
+
+def check_pdu(header: Header, pdu: bytes) -> None:
+    """Refuse a whole PDU whose content the session cannot act on; see the module docstring."""
+    if len(pdu) != header.length:
+        raise MalformedPdu(f"PDU of {len(pdu)} octets, command_length {header.length}")
+    if header.command_id == SUBMIT_SM_RESP and header.status == 0:
+        accepted_message_id(pdu)
+
+
+def accepted_message_id(pdu: bytes) -> str:
+    """The message_id of an accepting submit_sm_resp: 1 to 64 printable ASCII octets,
+    NUL-terminated (trailing TLVs allowed)."""
+    end = pdu.find(_NUL, HEADER_LENGTH, HEADER_LENGTH + MAX_MESSAGE_ID)
+    raw = pdu[HEADER_LENGTH:end]
+    if end < 0 or not raw or not all(0x20 < octet < 0x7F for octet in raw):
+        raise MalformedPdu(f"submit_sm_resp message_id {pdu[HEADER_LENGTH:][:80]!r}")
+    return raw.decode("ascii")
 
 
 def message_id(pdu: bytes) -> str:
@@ -141,8 +196,8 @@ def parse_deliver_sm(pdu: bytes) -> DeliverSm:
     """Read a deliver_sm (header included) down to its short_message and TLVs."""
     try:
         return _parse_deliver_sm(pdu)
-    except (IndexError, struct.error, UnicodeDecodeError) as exc:
-        raise ValueError(f"malformed deliver_sm: {exc.__class__.__name__}") from None
+    except (IndexError, ValueError, struct.error) as exc:
+        raise MalformedPdu(f"malformed deliver_sm: {exc.__class__.__name__}") from None
 
 
 def _parse_deliver_sm(pdu: bytes) -> DeliverSm:
@@ -167,10 +222,12 @@ def parse_tlvs(pdu: bytes, pos: int) -> dict[int, bytes]:
     """Optional parameters from ``pos`` to the end; a repeated tag keeps its last value."""
     tlvs: dict[int, bytes] = {}
     while pos < len(pdu):
+        if pos + 4 > len(pdu):
+            raise MalformedPdu(f"truncated TLV header at offset {pos}")
         tag, length = _TLV_HEAD.unpack_from(pdu, pos)
         value = pdu[pos + 4 : pos + 4 + length]
         if len(value) != length:
-            raise IndexError("TLV runs past the PDU")
+            raise MalformedPdu(f"TLV 0x{tag:04X} runs past the PDU")
         tlvs[tag] = value
         pos += 4 + length
     return tlvs

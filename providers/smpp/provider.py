@@ -37,7 +37,8 @@ and dropped). Either sink may return a future: the deliver_sm_resp then waits fo
 that the SMSC redelivers what was never stored. Receipts are not matched to submissions
 here: the gateway does that by provider id, so a receipt that overtakes its submit_sm_resp,
 or comes on another bind, is no problem. A deliver_sm that cannot be parsed, or whose sink
-raised, is acknowledged (logged and counted): refusing it would only bring it back.
+raised, is acknowledged (logged and counted): refusing it would only bring it back. Other
+malformed PDUs end their session (``client``); both count in ``malformed_pdus``.
 
 Shutdown (``close``): stop taking submissions; wait up to ``close_timeout`` for what is in
 flight; unbind each bind (again within ``close_timeout``), which fails what is still
@@ -65,8 +66,9 @@ from providers.base import (
     Submission,
     SubmitResult,
 )
+from providers.masking import mask_phone
 from providers.receipts import is_receipt, receipt_from_deliver_sm
-from providers.smpp._log import LOG, _mask
+from providers.smpp._log import LOG
 from providers.smpp.bind import THROTTLING, Bind
 from providers.smpp.outbox import OutboundPart, Outcome
 from providers.smpp.pdu import DeliverSm, parse_deliver_sm
@@ -139,6 +141,7 @@ class SmppProvider:
             submitted=sum(bind.submitted for bind in binds),
             throttled=sum(bind.throttled for bind in binds),
             errors=sum(bind.errors for bind in binds),
+            malformed_pdus=self.malformed_deliver_sm + sum(b.malformed_pdus for b in binds),
             binds=tuple(bind.state() for bind in binds),
         )
 
@@ -239,7 +242,7 @@ class SmppProvider:
             "%s: message %d to %s refused: %s",
             self.name,
             submission.message_id,
-            _mask(submission.destination),
+            mask_phone(submission.destination),
             error,
         )
         return error

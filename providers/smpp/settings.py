@@ -80,6 +80,11 @@ class SmppSettings:
     national_prefix: str = ""
     national_ton: int = TON_NATIONAL
     national_npi: int = NPI_ISDN
+    # TLS to the SMSC: trust the system CAs or the PEM file tls_ca; tls_verify = false skips
+    # the certificate and host name checks (a test SMSC only).
+    tls: bool = False
+    tls_ca: str | None = None
+    tls_verify: bool = True
 
     def __post_init__(self) -> None:
         for problem in _problems(self):

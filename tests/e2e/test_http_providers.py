@@ -96,7 +96,9 @@ def settings_for(
         log_level="WARNING",
         http=HttpSettings(port=port),
         dispatch=DispatchSettings(sweep_interval_s=0.2, retry_base_s=0.2),
-        webhooks=WebhookSettings(retry_base_s=0.2, poll_interval_s=0.1),
+        webhooks=WebhookSettings(
+            retry_base_s=0.2, poll_interval_s=0.1, allow_networks=("127.0.0.0/8",)
+        ),
         providers=providers,
         routing=route_table(routing, providers),
     )

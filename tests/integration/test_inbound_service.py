@@ -24,6 +24,7 @@ from gateway.core.ids import IdGenerator
 from gateway.core.inbound import ForwardRule, InboundSettings
 from gateway.core.signing import verify
 from gateway.embedded import ServerUrls
+from gateway.http.access_log import ACCESS_LOG, MaskedAccessLogger
 from gateway.http.errors import errors_middleware
 from gateway.http.inbound_handlers import routes
 from gateway.http.keys import GATEWAY
@@ -119,7 +120,9 @@ async def start(
 
 
 def webhooks(pool: aiopg.Pool) -> WebhookService:
-    return WebhookService(WebhookSettings(poll_interval_s=0.05, retry_base_s=0.1), pool)
+    loopback = ("127.0.0.0/8",)  # the receiver; callbacks to loopback are refused by default
+    settings = WebhookSettings(poll_interval_s=0.05, retry_base_s=0.1, allow_networks=loopback)
+    return WebhookService(settings, pool)
 
 
 def udh_parts(text: str, ref: int, source: str = "79211234567") -> list[InboundPart]:
@@ -306,7 +309,8 @@ async def http(pool: aiopg.Pool) -> AsyncIterator[str]:
     app = web.Application(middlewares=[errors_middleware])
     app[GATEWAY] = StandIn(pool)  # type: ignore[misc]
     app.add_routes(routes())
-    runner = web.AppRunner(app)
+    # aiohttp's own access log would write the numbers in the paths: the gateway's masks them
+    runner = web.AppRunner(app, access_log=ACCESS_LOG, access_log_class=MaskedAccessLogger)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()

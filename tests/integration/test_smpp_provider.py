@@ -19,8 +19,8 @@ from providers.base import (
     ReceiptStatus,
     Submission,
 )
+from providers.masking import mask_phone
 from providers.smpp import InboundPart, SmppProvider, SmppSettings
-from providers.smpp._log import _mask
 from providers.smpp.pdu import parse_deliver_sm
 from providers.smpp.settings import source_address
 from providers.smpp.status import status_error
@@ -351,7 +351,7 @@ def test_sender_address_rules(sender: str, ton_npi: tuple[int, int]) -> None:
 def test_vendor_status_is_permanent_and_masking_keeps_only_the_ends() -> None:
     error = status_error(0x401)
     assert isinstance(error, ProviderPermanentError) and error.code == "0x00000401"
-    assert _mask("+79211234567") == "+7921*****67"
+    assert mask_phone("+79211234567") == "+79*******67"
 
 
 async def test_a_later_part_refused_for_now_is_retried_not_the_whole_message(

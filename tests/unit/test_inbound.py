@@ -161,9 +161,12 @@ def pieces_of(text: str, ref: int = 5) -> list[Piece]:
 
 
 @given(
-    # Greek capitals that look Latin go out as Latin letters (GSM 03.38): not round trips.
+    # Greek capitals that look Latin go out as Latin letters (GSM 03.38): not round trips;
+    # NUL is dropped (PostgreSQL text cannot hold it).
     st.text(
-        st.characters(codec="utf-8", exclude_categories=["Cs"], exclude_characters=GREEK_AS_LATIN),
+        st.characters(
+            codec="utf-8", exclude_categories=["Cs"], exclude_characters=GREEK_AS_LATIN + "\x00"
+        ),
         min_size=1,
         max_size=900,
     ),
