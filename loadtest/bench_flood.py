@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import statistics
 import sys
 import tempfile
@@ -36,11 +35,10 @@ import aiohttp
 
 from gateway.adapters import client_store, pg
 from gateway.embedded import free_port
-from gateway.settings import Settings, with_env
 from loadtest.processes import Child, spawn, wait_for_http
 from loadtest.smsc import SmscConfig, SmscSimulator
 from smsgw.demo import demo_config
-from smsgw.runner import server_urls
+from smsgw.runner import with_scratch_servers
 
 MESSAGE = {"to": "+79211234567", "text": "flood bench", "from": "Bench"}
 
@@ -222,10 +220,7 @@ def main() -> None:
         url, key, rate, seconds = args.hose
         asyncio.run(_hose(url, key, float(rate), float(seconds), args.flood_conns))
         return
-    data_dir = Path(tempfile.mkdtemp(prefix="sgd", dir="/tmp"))
-    settings = with_env(Settings(data_dir=data_dir), os.environ)
-    with server_urls(settings) as urls:
-        asyncio.run(_run(args, urls.database_url, urls.redis_url))
+    with_scratch_servers(lambda urls: _run(args, urls.database_url, urls.redis_url))
 
 
 if __name__ == "__main__":

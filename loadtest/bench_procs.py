@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
 import tempfile
 import time
@@ -22,12 +21,11 @@ from pathlib import Path
 
 from gateway.adapters import client_store, pg
 from gateway.embedded import free_port
-from gateway.settings import Settings, with_env
 from loadtest import loadgen
 from loadtest.processes import spawn, wait_for_http
 from loadtest.smsc import SmscConfig, SmscSimulator
 from smsgw.demo import demo_config
-from smsgw.runner import server_urls
+from smsgw.runner import with_scratch_servers
 
 
 def _config(smsc_port: int, http_port: int, args: argparse.Namespace) -> str:
@@ -93,10 +91,7 @@ def main() -> None:
     parser.add_argument("--window", type=int, default=200)
     parser.add_argument("--binds", type=int, default=1)
     args = parser.parse_args()
-    data_dir = Path(tempfile.mkdtemp(prefix="sgd", dir="/tmp"))
-    settings = with_env(Settings(data_dir=data_dir), os.environ)
-    with server_urls(settings) as urls:
-        asyncio.run(_run(args, urls.database_url, urls.redis_url))
+    with_scratch_servers(lambda urls: _run(args, urls.database_url, urls.redis_url))
 
 
 if __name__ == "__main__":

@@ -5,17 +5,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import ssl
-from collections.abc import AsyncIterator, Iterable, Iterator
+import tempfile
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator
 from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
 from gateway.app import ALL_ROLES, Gateway
 from gateway.embedded import ServerUrls, servers
 from gateway.http.access_log import ACCESS_LOG, MaskedAccessLogger
-from gateway.settings import HttpSettings, Settings
+from gateway.settings import HttpSettings, Settings, with_env
 
 log = logging.getLogger("gateway.run")
 
@@ -27,6 +31,14 @@ def server_urls(settings: Settings, stop_adopted: bool = True) -> Iterator[Serve
         settings.data_dir, settings.database_url, settings.redis_url, stop_adopted
     ) as urls:
         yield urls
+
+
+def with_scratch_servers(run: Callable[[ServerUrls], Coroutine[Any, Any, None]]) -> None:
+    """Run ``run`` against the environment's servers, or embedded ones in a scratch
+    directory (the benchmarks: nothing of a real data dir is touched)."""
+    data_dir = Path(tempfile.mkdtemp(prefix="sgd", dir="/tmp"))
+    with server_urls(with_env(Settings(data_dir=data_dir), os.environ)) as urls:
+        asyncio.run(run(urls))
 
 
 @asynccontextmanager

@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -118,9 +119,17 @@ async def wait_for(probe: Callable[[], Awaitable[Any]], within: float = 15.0) ->
 async def api(
     server_urls: ServerUrls, clean: None, pool: aiopg.Pool, smsc: SmscSimulator
 ) -> AsyncIterator[Api]:
-    settings = gateway_settings(smsc.port)
+    async with serving_api(gateway_settings(smsc.port), server_urls, pool) as api:
+        yield api
+
+
+@asynccontextmanager
+async def serving_api(
+    settings: Settings, server_urls: ServerUrls, pool: aiopg.Pool, client: str = "test-client"
+) -> AsyncIterator[Api]:
+    """A gateway serving ``settings``, and an HTTP session with a new client's key."""
     async with serving(settings, server_urls) as gateway:
-        created = await client_store.create(pool, "test-client", default_sender="Shop")
+        created = await client_store.create(pool, client, default_sender="Shop")
         headers = {"Authorization": f"Bearer {created.api_key}"}
         base = f"http://127.0.0.1:{settings.http.port}"
         async with aiohttp.ClientSession(base, headers=headers) as http:

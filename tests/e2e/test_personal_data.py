@@ -14,16 +14,21 @@ import logging
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-import aiohttp
 import aiopg
 import pytest
 
-from gateway.adapters import client_store
 from gateway.core.inbound import ForwardRule, InboundSettings
 from gateway.embedded import ServerUrls
 from loadtest.smsc import SmscSimulator
-from smsgw.runner import serving
-from tests.e2e.conftest import Api, Receiver, count, gateway_settings, providers_ready, wait_for
+from tests.e2e.conftest import (
+    Api,
+    Receiver,
+    count,
+    gateway_settings,
+    providers_ready,
+    serving_api,
+    wait_for,
+)
 from tests.logscan import CANARY, LeakCollector, leaks_in
 
 NUMBER = "+79211234567"
@@ -50,12 +55,8 @@ async def forwarding_api(
     settings = gateway_settings(smsc.port)
     logged = dataclasses.replace(settings.http, access_log=True)  # paths hold numbers
     settings = dataclasses.replace(settings, log_level="DEBUG", inbound=inbound, http=logged)
-    async with serving(settings, server_urls) as gateway:
-        created = await client_store.create(pool, "shop", default_sender="Shop")
-        headers = {"Authorization": f"Bearer {created.api_key}"}
-        base = f"http://127.0.0.1:{settings.http.port}"
-        async with aiohttp.ClientSession(base, headers=headers) as http:
-            yield Api(gateway, http, created, pool)
+    async with serving_api(settings, server_urls, pool, "shop") as api:
+        yield api
 
 
 async def test_a_whole_scenario_logs_no_number_and_no_text(

@@ -12,14 +12,12 @@ import asyncio
 import struct
 from collections.abc import AsyncIterator
 
-import aiohttp
 import aiopg
 import pytest
 
-from gateway.adapters import client_store, pg
+from gateway.adapters import pg
 from gateway.embedded import ServerUrls
-from smsgw.runner import serving
-from tests.e2e.conftest import Api, gateway_settings
+from tests.e2e.conftest import Api, gateway_settings, serving_api
 from tests.rogue_smsc import RogueSmsc
 
 COUNT = 30
@@ -42,13 +40,8 @@ async def rogue() -> AsyncIterator[RogueSmsc]:
 async def api(
     server_urls: ServerUrls, clean: None, pool: aiopg.Pool, rogue: RogueSmsc
 ) -> AsyncIterator[Api]:
-    settings = gateway_settings(rogue.port)
-    async with serving(settings, server_urls) as gateway:
-        created = await client_store.create(pool, "test-client", default_sender="Shop")
-        headers = {"Authorization": f"Bearer {created.api_key}"}
-        base = f"http://127.0.0.1:{settings.http.port}"
-        async with aiohttp.ClientSession(base, headers=headers) as http:
-            yield Api(gateway, http, created, pool)
+    async with serving_api(gateway_settings(rogue.port), server_urls, pool) as api:
+        yield api
 
 
 async def test_garbage_from_the_smsc_never_corrupts_a_message(api: Api, rogue: RogueSmsc) -> None:
