@@ -77,8 +77,9 @@ def check_fault_specific(row: Row) -> None:
         assert notes["b_accepted_during"] > 0, row  # the traffic moved to the other route
     if row.fault == "throttled":
         assert notes["submits_per_accepted_during"] <= 2.0, row  # no resubmit storm
-        during, before = notes["cpu_ms_per_accepted_during"], notes["cpu_ms_per_accepted_before"]
-        assert during <= 3 * before, row  # no busy loop
+        # No busy loop: the processes' CPU does not climb while they send less. (CPU per
+        # accepted submit is no measure: the open-loop intake goes on at the same rate.)
+        assert notes["cpu_pct_during"] <= 1.25 * notes["cpu_pct_before"] + 10, row
 
 
 @pytest.mark.timeout(240)
