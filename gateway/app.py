@@ -124,7 +124,7 @@ class Gateway:
         self.submit: SubmitService
         self.dispatcher: Dispatcher | None = None
         self.router: Router | None = None
-        self.sweeper = Sweeper(settings.dispatch, pool, self.queue)
+        self.sweeper = Sweeper(settings.dispatch, pool, self.queue, self.events)
         self.retention = Retention(settings.retention, pool)
         self.webhooks = WebhookService(settings.webhooks, pool)
         self._keys = KeyCache(self._key_lookup)  # revocation holds within a second

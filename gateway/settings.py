@@ -113,6 +113,10 @@ class DispatchSettings:
     retry_cap_s: float = 300.0
     weights: tuple[int, ...] = (16, 4, 1)  # otp, transactional, bulk
     first_bind_wait_s: float = 5.0  # at start; a provider still down then binds in the background
+    # A submitted message whose receipt never comes ends ``expired`` (error ``no_receipt``)
+    # this long after submission, or ``receipt_grace_s`` after its own validity ran out.
+    receipt_timeout_s: float = 48 * 3600.0
+    receipt_grace_s: float = 600.0
 
 
 @dataclass(frozen=True)

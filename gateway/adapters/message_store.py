@@ -420,6 +420,20 @@ async def due(pool: aiopg.Pool, limit: int) -> list[tuple[int, Priority]]:
     return [(r[0], Priority(r[1])) for r in await fetch(pool, DUE_SQL, (limit,))]
 
 
+OVERDUE_SQL = f"""
+SELECT id FROM messages
+WHERE state = {State.SUBMITTED.value}
+  AND (submitted_at < now() - %s * interval '1 second'
+       OR expires_at < now() - %s * interval '1 second')
+ORDER BY id LIMIT %s
+"""
+
+
+async def overdue(pool: aiopg.Pool, timeout_s: float, grace_s: float, limit: int) -> list[int]:
+    """Submitted messages whose receipt is past its deadline (``DispatchSettings``)."""
+    return [r[0] for r in await fetch(pool, OVERDUE_SQL, (timeout_s, grace_s, limit))]
+
+
 async def forget_queue(pool: aiopg.Pool) -> int:
     """Redis lost its data: every message it held must be enqueued again."""
     rows = await fetch(

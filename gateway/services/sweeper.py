@@ -5,7 +5,9 @@ process marks every queued message as out of the queue; (2) enqueues the message
 are due and not in the queue: scheduled ones whose ``send_at`` came, retries whose
 delay passed, leases of dead dispatchers that expired, and messages whose API process
 died between commit and XADD. Entries it adds twice are harmless: the claim lets one
-through.
+through. (3) Every few seconds, it ends as ``expired`` (``no_receipt``) the submitted
+messages whose receipt is overdue: an SMSC that loses a receipt must not leave a message
+``submitted`` for good. A receipt arriving later changes nothing (never backwards).
 """
 
 from __future__ import annotations
@@ -19,19 +21,33 @@ import aiopg
 from gateway.adapters import message_store as store
 from gateway.adapters.failures import TRANSIENT, raise_if_cancelling
 from gateway.adapters.redis_queue import RedisQueue
+from gateway.core.lifecycle import State
+from gateway.services.events import EventPublisher
 from gateway.settings import DispatchSettings
 
 log = logging.getLogger("gateway.sweeper")
 
+NO_RECEIPT = "no_receipt"
+DEADLINE_EVERY_S = 5.0
+
 
 class Sweeper:
-    def __init__(self, settings: DispatchSettings, pool: aiopg.Pool, queue: RedisQueue) -> None:
+    def __init__(
+        self,
+        settings: DispatchSettings,
+        pool: aiopg.Pool,
+        queue: RedisQueue,
+        events: EventPublisher,
+    ) -> None:
         self._settings = settings
         self._pool = pool
         self._queue = queue
+        self._events = events
         self.enqueued = 0
         self.rebuilds = 0
+        self.expired = 0
         self._last_cleanup = 0.0
+        self._last_deadline = 0.0
 
     async def run(self) -> None:
         while True:
@@ -46,6 +62,7 @@ class Sweeper:
     async def sweep(self) -> int:
         await self._check_epoch()
         await self._forget_old_receipts()
+        await self._expire_overdue()
         total = 0
         for _ in range(100):  # bounded: a sweep never runs away
             due = await store.due(self._pool, 5000)
@@ -65,6 +82,27 @@ class Sweeper:
         if now - self._last_cleanup > 60:
             self._last_cleanup = now
             await store.forget_early_receipts(self._pool, 24 * 3600)
+
+    async def _expire_overdue(self) -> None:
+        now = time.monotonic()
+        if now - self._last_deadline < DEADLINE_EVERY_S:
+            return
+        self._last_deadline = now
+        for _ in range(20):  # bounded: the rest waits for the next round
+            ids = await store.overdue(
+                self._pool,
+                self._settings.receipt_timeout_s,
+                self._settings.receipt_grace_s,
+                1000,
+            )
+            if not ids:
+                return
+            updates = [store.FinalUpdate(mid, State.EXPIRED, NO_RECEIPT) for mid in ids]
+            async with self._pool.acquire() as conn, conn.cursor() as cur, cur.begin():
+                events = await store.record_final(cur, updates)
+            await self._events.publish(events)
+            self.expired += len(events)
+            log.info("%d messages expired without a receipt", len(events))
 
     async def _check_epoch(self) -> None:
         if await self._queue.epoch_present():

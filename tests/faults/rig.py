@@ -173,6 +173,7 @@ port = {http_port}
 lease_s = 10.0
 sweep_interval_s = 0.5
 enqueue_grace_s = 2.0
+receipt_timeout_s = 30.0
 [routing]
 wait_for_price = []
 {providers}{routes}"""
