@@ -47,7 +47,7 @@ async def api(
 async def test_garbage_from_the_smsc_never_corrupts_a_message(api: Api, rogue: RogueSmsc) -> None:
     ids = []
     for n in range(COUNT):  # one at a time: the faults hit known submits
-        status, body = await api.send(to="+79211234567", text=f"message {n}")
+        status, body = await api.send(to="+79211234567", text=f"through a rogue SMSC {n}")
         assert status == 202, body
         ids.append(body["id"])
     found = await asyncio.gather(*(api.wait_status(i, "delivered", within=30) for i in ids))
