@@ -77,6 +77,10 @@ class StatusEvent:
 LOCK_ROWS = (
     "WITH locked AS (SELECT id FROM messages WHERE id = ANY(%s::bigint[]) ORDER BY id FOR UPDATE)"
 )
+# The statements that join ``messages`` to ``locked`` or to an unnest also filter it by
+# ``m.id = ANY(ids)`` (``BY_IDS``): on the day-partitioned table the planner otherwise
+# hash-joins a sequential scan of every partition, so each batch cost grew with the table.
+BY_IDS = "m.id = ANY(%s::bigint[])"
 
 
 def _by_id(item: Submitted | Retry | FinalUpdate) -> int:
@@ -193,25 +197,26 @@ UPDATE messages m SET in_queue = true, state = GREATEST(m.state, 20),
        queued_at = COALESCE(m.queued_at, now())
 FROM locked u
 WHERE m.id = u.id AND m.state < 30 AND NOT m.in_queue AND (m.state = 10 OR m.due_at <= now())
+  AND {BY_IDS}
 """
 
 
 async def mark_queued(pool: aiopg.Pool, ids: Sequence[int]) -> None:
     """After XADD: the message is in a stream. A claim that got there first wins."""
-    await fetch(pool, MARK_QUEUED_SQL, (list(ids),))
+    await fetch(pool, MARK_QUEUED_SQL, (list(ids), list(ids)))
 
 
 UNMARK_QUEUED_SQL = f"""
 {LOCK_ROWS}
 UPDATE messages m SET in_queue = false, due_at = LEAST(m.due_at, now())
 FROM locked u
-WHERE m.id = u.id AND m.state < 30 AND m.in_queue
+WHERE m.id = u.id AND m.state < 30 AND m.in_queue AND {BY_IDS}
 """
 
 
 async def unmark_queued(pool: aiopg.Pool, ids: Sequence[int]) -> None:
     """Redis lost its data between the XADD and the mark: the sweeper enqueues them again."""
-    await fetch(pool, UNMARK_QUEUED_SQL, (list(ids),))
+    await fetch(pool, UNMARK_QUEUED_SQL, (list(ids), list(ids)))
 
 
 async def enqueue(
@@ -235,7 +240,7 @@ UPDATE messages m SET in_queue = false, due_at = now() + %s * interval '1 second
        attempts = m.attempts + 1
 FROM locked l
 WHERE m.id = l.id AND m.state < 30
-  AND (m.state = 10 OR m.in_queue OR m.due_at <= now())
+  AND (m.state = 10 OR m.in_queue OR m.due_at <= now()) AND {BY_IDS}
 RETURNING m.id, m.client_id, m.destination, m.sender, m.body, m.priority, m.parts,
           m.attempts, m.expires_at
 """
@@ -244,7 +249,7 @@ RETURNING m.id, m.client_id, m.destination, m.sender, m.body, m.priority, m.part
 async def claim(pool: aiopg.Pool, ids: Sequence[int], lease_s: float) -> list[Outbound]:
     """Lease queued messages to this dispatcher; those with an outcome or a live lease
     elsewhere are left out (invariant 3: never submit a message with an outcome)."""
-    rows = await fetch(pool, CLAIM_SQL, (list(ids), lease_s))
+    rows = await fetch(pool, CLAIM_SQL, (list(ids), lease_s, list(ids)))
     return [
         Outbound(r[0], r[1], r[2], r[3], unseal(r[4]), Priority(r[5]), r[6], r[7], r[8])
         for r in rows
@@ -256,7 +261,7 @@ SUBMITTED_SQL = f"""
 UPDATE messages m SET state = 30, submitted_at = now(), provider = u.provider, price = u.price
 FROM unnest(%s::bigint[], %s::text[], %s::numeric[]) AS u(id, provider, price)
 JOIN locked l ON l.id = u.id
-WHERE m.id = u.id AND m.state < 30
+WHERE m.id = u.id AND m.state < 30 AND {BY_IDS}
 RETURNING m.id, m.client_id, m.submitted_at, m.provider, m.price_hold, m.price
 """
 
@@ -307,7 +312,7 @@ async def record_submitted(
     batch = sorted(batch, key=_by_id)
     ids = [s.message_id for s in batch]
     await cur.execute(
-        SUBMITTED_SQL, (ids, ids, [s.provider for s in batch], [s.price for s in batch])
+        SUBMITTED_SQL, (ids, ids, [s.provider for s in batch], [s.price for s in batch], ids)
     )
     rows = await cur.fetchall()
     events = [StatusEvent(r[0], r[1], State.SUBMITTED, r[2], r[3], None) for r in rows]
@@ -337,7 +342,7 @@ UPDATE messages m SET due_at = now() + u.delay * interval '1 second', in_queue =
        error_code = u.code, attempts = m.attempts - CASE WHEN u.attempted THEN 0 ELSE 1 END
 FROM unnest(%s::bigint[], %s::float8[], %s::text[], %s::bool[]) AS u(id, delay, code, attempted)
 JOIN locked l ON l.id = u.id
-WHERE m.id = u.id AND m.state < 30
+WHERE m.id = u.id AND m.state < 30 AND {BY_IDS}
 """
 
 
@@ -351,6 +356,7 @@ async def schedule_retries(cur: Any, batch: Sequence[Retry]) -> None:
             [r.delay_s for r in batch],
             [r.error_code for r in batch],
             [r.attempted for r in batch],
+            [r.message_id for r in batch],
         ),
     )
 
@@ -368,7 +374,8 @@ WITH locked AS (
          done_at = COALESCE(u.done_at, now()), in_queue = false,
          parts_delivered = CASE WHEN u.state = {State.DELIVERED.value} THEN m.parts
                                 ELSE m.parts_delivered END
-  FROM u JOIN locked l ON l.id = u.id WHERE m.id = u.id AND m.state / 10 < u.state / 10
+  FROM u JOIN locked l ON l.id = u.id
+  WHERE m.id = u.id AND m.state / 10 < u.state / 10 AND {BY_IDS}
   RETURNING m.*, l.was
 ), hooks AS (
   INSERT INTO webhook_outbox (message_id, client_id, url, payload)
@@ -400,6 +407,7 @@ async def record_final(cur: Any, batch: Sequence[FinalUpdate]) -> list[StatusEve
             [int(f.state) for f in batch],
             [f.error_code for f in batch],
             [f.done_at for f in batch],
+            [f.message_id for f in batch],
         ),
     )
     rows = await cur.fetchall()
