@@ -34,6 +34,7 @@ from loadtest.smsc import SmscConfig, SmscSimulator
 from providers.smpp.settings import SmppSettings
 from smsgw.runner import serving
 from tests.logscan import register_text
+from tests.loopback import listening
 
 
 @pytest.fixture
@@ -161,13 +162,8 @@ async def receiver() -> AsyncIterator[Receiver]:
     recv = Receiver()
     app = web.Application()
     app.router.add_post("/hook", recv.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    recv.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield recv
-    await runner.cleanup()
+    async with listening(app) as recv.port:
+        yield recv
 
 
 async def count(pool: aiopg.Pool, sql: str, *params: Any) -> int:

@@ -12,15 +12,14 @@ import aiohttp
 import aiopg
 import pytest
 
-from gateway.adapters import client_store
 from gateway.embedded import ServerUrls
 from loadtest.smsc import SmscSimulator
-from smsgw.runner import serving
 from tests.e2e.conftest import (
     count,
     count_at_least,
     providers_ready,
     routed_settings,
+    serving_api,
     smpp_provider,
     wait_for,
 )
@@ -48,16 +47,12 @@ async def test_waiting_bulk_leaves_room_for_otp(
             ],
         }
     )
-    async with serving(settings, server_urls) as gateway:
-        created = await client_store.create(pool, "crowd-test", default_sender="Shop")
-        headers = {"Authorization": f"Bearer {created.api_key}"}
-        url = f"http://127.0.0.1:{settings.http.port}/v1/messages/batch"
-        await wait_for(lambda: providers_ready(gateway))
-        async with aiohttp.ClientSession(headers=headers) as http:
-            await _post(http, url, BULK, "bulk", "Распродажа")
-            deferred = "SELECT count(*) FROM messages WHERE error_code = 'waiting_for_route'"
-            await wait_for(lambda: count(pool, deferred), within=30)
-            await _post(http, url, OTP, "otp", "Код")
+    async with serving_api(settings, server_urls, pool) as api:
+        await wait_for(lambda: providers_ready(api.gateway))
+        await _post(api.http, BULK, "bulk", "Распродажа")
+        deferred = "SELECT count(*) FROM messages WHERE error_code = 'waiting_for_route'"
+        await wait_for(lambda: count(pool, deferred), within=30)
+        await _post(api.http, OTP, "otp", "Код")
         otp_done = "SELECT count(*) FROM messages WHERE priority = 0 AND state = 41"
         await wait_for(lambda: count_at_least(pool, otp_done, OTP), within=30)
         all_done = "SELECT count(*) FROM messages WHERE state = 41"
@@ -70,9 +65,9 @@ async def test_waiting_bulk_leaves_room_for_otp(
     assert await count(pool, tried) <= 2  # deferrals gave their attempt back
 
 
-async def _post(http: aiohttp.ClientSession, url: str, n: int, priority: str, text: str) -> None:
+async def _post(http: aiohttp.ClientSession, n: int, priority: str, text: str) -> None:
     batch = [{"to": f"+7921{i:07d}", "text": f"{text} {i}", "priority": priority} for i in range(n)]
-    async with http.post(url, json={"messages": batch}) as response:
+    async with http.post("/v1/messages/batch", json={"messages": batch}) as response:
         assert response.status == 202, await response.text()
 
 

@@ -11,15 +11,14 @@ import aiohttp
 import aiopg
 import pytest
 
-from gateway.adapters import client_store
 from gateway.embedded import ServerUrls
 from loadtest.smsc import SmscSimulator
-from smsgw.runner import serving
 from tests.e2e.conftest import (
     count,
     count_at_least,
     providers_ready,
     routed_settings,
+    serving_api,
     smpp_provider,
     wait_for,
 )
@@ -45,22 +44,18 @@ async def test_a_hung_provider_does_not_stall_the_others(
             ],
         }
     )
-    async with serving(settings, server_urls) as gateway:
-        created = await client_store.create(pool, "hang-test", default_sender="Shop")
-        headers = {"Authorization": f"Bearer {created.api_key}"}
-        url = f"http://127.0.0.1:{settings.http.port}/v1/messages/batch"
-        await wait_for(lambda: providers_ready(gateway))
-        async with aiohttp.ClientSession(headers=headers) as http:
-            await _post(http, url, 200)
-            slow.set_hang(True)
-            await _post(http, url, 400)
-            delivered = "SELECT count(*) FROM messages WHERE state = 41"
-            await wait_for(lambda: count_at_least(pool, delivered, 600), within=60)
+    async with serving_api(settings, server_urls, pool) as api:
+        await wait_for(lambda: providers_ready(api.gateway))
+        await _post(api.http, 200)
+        slow.set_hang(True)
+        await _post(api.http, 400)
+        delivered = "SELECT count(*) FROM messages WHERE state = 41"
+        await wait_for(lambda: count_at_least(pool, delivered, 600), within=60)
     assert await count(pool, "SELECT count(*) FROM messages") == 600
     assert fast.stats.submits > 300  # the fast provider carried what the hung one could not
 
 
-async def _post(http: aiohttp.ClientSession, url: str, n: int) -> None:
+async def _post(http: aiohttp.ClientSession, n: int) -> None:
     messages = [{"to": f"+7921{i:07d}", "text": f"Код {i}"} for i in range(n)]
-    async with http.post(url, json={"messages": messages}) as response:
+    async with http.post("/v1/messages/batch", json={"messages": messages}) as response:
         assert response.status == 202, await response.text()

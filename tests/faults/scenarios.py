@@ -128,7 +128,7 @@ async def smsc_drops(run: Run, load: OpenLoad, size: Size) -> None:
         for sim in run.sims.values():
             sim.drop_connections()
         drops += 1
-        await asyncio.sleep(2.0)
+        await asyncio.sleep(2.0)  # the fault's cadence, not a wait for a condition
     _end(run, drops * PROCS)
     run.fault.notes["drops"] = drops
 
@@ -186,7 +186,7 @@ async def throttled(run: Run, load: OpenLoad, size: Size) -> None:
     _begin(run)
     for sim in run.sims.values():
         sim.update(throttle_ratio=0.2, msgqful_ratio=0.05)
-    await asyncio.sleep(2 * size.fault_s)
+    await asyncio.sleep(2 * size.fault_s)  # how long the fault lasts: its definition
     cpu2, sub2, ok2, t2 = _gauges(run)
     for sim in run.sims.values():
         sim.update(throttle_ratio=0.0, msgqful_ratio=0.0)

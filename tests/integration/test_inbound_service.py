@@ -36,6 +36,7 @@ from providers.base import InboundPart, Receipt
 from providers.encoding import encode_parts
 from providers.smpp.provider import SmppProvider
 from providers.smpp.settings import SmppSettings
+from tests.loopback import listening
 
 WITHIN = 15.0
 STREAM = inbound_stream("test")
@@ -67,13 +68,8 @@ async def receiver() -> AsyncIterator[Receiver]:
     recv = Receiver()
     app = web.Application()
     app.router.add_post("/inbound", recv.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    recv.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield recv
-    await runner.cleanup()
+    async with listening(app) as recv.port:
+        yield recv
 
 
 @contextlib.asynccontextmanager
@@ -310,12 +306,9 @@ async def http(pool: aiopg.Pool) -> AsyncIterator[str]:
     app[GATEWAY] = StandIn(pool)  # type: ignore[misc]
     app.add_routes(routes())
     # aiohttp's own access log would write the numbers in the paths: the gateway's masks them
-    runner = web.AppRunner(app, access_log=ACCESS_LOG, access_log_class=MaskedAccessLogger)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    yield f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
-    await runner.cleanup()
+    options = {"access_log": ACCESS_LOG, "access_log_class": MaskedAccessLogger}
+    async with listening(app, **options) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 def session(base: str, client: NewClient) -> aiohttp.ClientSession:
