@@ -183,6 +183,8 @@ class Settings:
     providers: tuple[ProviderConfig, ...] = ()
     routing: RouteTable = field(default_factory=lambda: RouteTable.build(()))
     config_path: Path | None = None  # where these came from: reloads read it again
+    # The consumers' own tables ([admin], …), raw: each consumer validates its own.
+    modules: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def database_url(self) -> str | None:
@@ -232,9 +234,13 @@ def _provider(data: Any, key: str) -> ProviderConfig:
         raise ConfigError(key, str(exc)) from None
 
 
+MODULE_SECTIONS = ("admin", "helpdesk", "portal", "fulfilment")
+
+
 def from_mapping(data: Mapping[str, Any]) -> Settings:
     """Settings from a parsed TOML document; raises ConfigError naming the bad key."""
     top = dict(data)
+    modules = {name: top.pop(name) for name in MODULE_SECTIONS if name in top}
     raw_providers = top.pop("providers", [])
     routing = {"routes": top.pop("routes", None), "routing": top.pop("routing", {})}
     if not isinstance(raw_providers, list):
@@ -245,7 +251,7 @@ def from_mapping(data: Mapping[str, Any]) -> Settings:
     if len(set(names)) != len(names):
         raise ConfigError("providers", "provider names must be unique")
     table = route_table(routing, providers)
-    return dataclasses.replace(settings, providers=providers, routing=table)
+    return dataclasses.replace(settings, providers=providers, routing=table, modules=modules)
 
 
 def route_table(data: Mapping[str, Any], providers: tuple[ProviderConfig, ...]) -> RouteTable:

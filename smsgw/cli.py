@@ -16,7 +16,8 @@ from gateway.app import ALL_ROLES
 from gateway.config_schema import ConfigError
 from gateway.embedded import ServerUrls
 from gateway.settings import Settings, load
-from smsgw import access_cli, log_masking, privacy_cli
+from smsgw import access_cli, admin_cli, log_masking, privacy_cli
+from smsgw.admin_serving import ADMIN_ROLE
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -45,15 +46,19 @@ def _event_loop() -> None:
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
+def default_roles(settings: Settings) -> frozenset[str]:
+    """Every gateway role; the admin too once the file has an ``[admin]`` table (so that a
+    bare gateway never opens a second port it was not asked for)."""
+    return ALL_ROLES | ({ADMIN_ROLE} if "admin" in settings.modules else set())
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from smsgw.runner import run_until_signalled, server_urls
 
     if args.procs < 1:
         raise SystemExit("--procs: at least 1")
     settings = _settings(args)
-    roles = set(args.role or ALL_ROLES)
-    if not roles <= ALL_ROLES:
-        raise SystemExit(f"--role: one of {', '.join(sorted(ALL_ROLES))}")
+    roles = set(args.role or default_roles(settings))
     _setup_logging(settings.log_level)
     _event_loop()
     with server_urls(settings) as urls:
@@ -155,7 +160,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-dir", help="where embedded servers keep their data")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the gateway (all roles by default)")
-    run.add_argument("--role", action="append", choices=sorted(ALL_ROLES))
+    run.add_argument("--role", action="append", choices=sorted(ALL_ROLES | {ADMIN_ROLE}))
     run.add_argument("--procs", type=int, default=1, help="processes to run (one per core)")
     run.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     run.set_defaults(func=cmd_run)
@@ -188,6 +193,7 @@ def _parser() -> argparse.ArgumentParser:
     topup.set_defaults(func=cmd_client_topup)
     access_cli.register(sub, _settings)  # key-add, key-list, key-revoke, client-senders
     privacy_cli.register(sub, _settings)  # retention --now, erase PHONE
+    admin_cli.register(sub, _settings)  # admin create-user, create-token, revoke-token
     demo = sub.add_parser("demo", help="gateway + SMSC simulator + a load, then a summary")
     demo.add_argument("--count", type=int, default=100_000)
     demo.add_argument("--concurrency", type=int, default=8)

@@ -10,7 +10,7 @@ import signal
 import ssl
 import tempfile
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from gateway.app import ALL_ROLES, Gateway
 from gateway.embedded import ServerUrls, servers
 from gateway.http.access_log import ACCESS_LOG, MaskedAccessLogger
 from gateway.settings import HttpSettings, Settings, with_env
+from smsgw.admin_serving import ADMIN_ROLE, serving_admin
 
 log = logging.getLogger("gateway.run")
 
@@ -90,12 +91,17 @@ async def run_until_signalled(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with serving(settings, urls, roles, reuse_port) as gateway:
-        log.info("smsgw running (roles: %s); SIGTERM drains and stops", ",".join(sorted(roles)))
-        crashed = asyncio.ensure_future(gateway.crashed.wait())
-        await asyncio.wait(
-            [crashed, asyncio.ensure_future(stop.wait())], return_when=asyncio.FIRST_COMPLETED
+    async with AsyncExitStack() as stack:
+        gateway = await stack.enter_async_context(
+            serving(settings, urls, set(roles) - {ADMIN_ROLE}, reuse_port)
         )
-        code = 1 if gateway.crashed.is_set() else 0
+        crashes = [gateway.crashed]
+        if ADMIN_ROLE in roles:  # after the gateway: its API is up when campaigns resume
+            admin = await stack.enter_async_context(serving_admin(settings, urls, reuse_port))
+            crashes.append(admin.crashed)
+        log.info("smsgw running (roles: %s); SIGTERM drains and stops", ",".join(sorted(roles)))
+        waits = [asyncio.ensure_future(e.wait()) for e in (*crashes, stop)]
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        code = 1 if any(e.is_set() for e in crashes) else 0
     log.info("smsgw stopped")
     return code

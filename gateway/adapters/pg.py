@@ -55,35 +55,38 @@ async def execute(pool: aiopg.Pool, sql: str, params: Sequence[Any] = ()) -> int
         return int(cur.rowcount)
 
 
-def available_migrations() -> list[tuple[str, str]]:
-    files = resources.files(MIGRATIONS_PACKAGE)
+def available_migrations(package: str = MIGRATIONS_PACKAGE) -> list[tuple[str, str]]:
+    files = resources.files(package)
     names = sorted(f.name for f in files.iterdir() if f.name.endswith(".sql"))
     return [(name.removesuffix(".sql"), files.joinpath(name).read_text()) for name in names]
 
 
-async def migrate(pool: aiopg.Pool) -> list[str]:
-    """Apply the migrations not yet applied; returns their names."""
+async def migrate(
+    pool: aiopg.Pool, package: str = MIGRATIONS_PACKAGE, table: str = "schema_migrations"
+) -> list[str]:
+    """Apply the migrations of ``package`` not yet applied (booked in ``table``, a constant
+    of the caller's); returns their names."""
     applied: list[str] = []
     async with pool.acquire() as conn, conn.cursor() as cur:
         await cur.execute("SELECT pg_advisory_lock(%s)", (_LOCK_ID,))
         try:
             await cur.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations "
+                f"CREATE TABLE IF NOT EXISTS {table} "
                 "(name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
             )
-            await cur.execute("SELECT name FROM schema_migrations")
+            await cur.execute(f"SELECT name FROM {table}")
             done = {row[0] for row in await cur.fetchall()}
-            for name, sql in available_migrations():
+            for name, sql in available_migrations(package):
                 if name not in done:
-                    await _apply(cur, name, sql)
+                    await _apply(cur, name, sql, table)
                     applied.append(name)
         finally:
             await cur.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_ID,))
     return applied
 
 
-async def _apply(cur: Any, name: str, sql: str) -> None:
+async def _apply(cur: Any, name: str, sql: str, table: str) -> None:
     log.info("applying migration %s", name)
     async with cur.begin():
         await cur.execute(sql)
-        await cur.execute("INSERT INTO schema_migrations (name) VALUES (%s)", (name,))
+        await cur.execute(f"INSERT INTO {table} (name) VALUES (%s)", (name,))
