@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiohttp
 import aiopg
@@ -16,9 +17,14 @@ from admin.app import Admin
 from admin.core import passwords
 from admin.core.roles import Role
 from admin.settings import AdminSettings
-from gateway.adapters import pg
+from gateway.adapters import client_store, pg
+from gateway.app import Gateway
+from gateway.core.access import Scope
 from gateway.embedded import ServerUrls
-from gateway.settings import Settings
+from gateway.settings import Secret, Settings
+from loadtest.smsc import SmscConfig, SmscSimulator
+from smsgw.runner import serving
+from tests.e2e.conftest import gateway_settings
 from tests.loopback import listening
 
 PASSWORD = "correct horse 42"
@@ -67,8 +73,8 @@ class AdminApp:
         return http
 
 
-def admin_test_settings(**overrides: object) -> AdminSettings:
-    return AdminSettings(cookie_secure="off", **overrides)  # type: ignore[arg-type]
+def admin_test_settings(**overrides: Any) -> AdminSettings:
+    return AdminSettings(cookie_secure="off", **overrides)
 
 
 @pytest.fixture
@@ -87,3 +93,46 @@ async def admin_app(
         finally:
             for http in found.sessions:
                 await http.close()
+
+
+@dataclass
+class Stack:
+    """The gateway (API, dispatch, sweeper, webhooks) over the SMSC simulator, and the admin
+    sending through the gateway's API with its background tasks running."""
+
+    app: AdminApp
+    gateway: Gateway
+    smsc: SmscSimulator
+    api_key: str
+
+    @property
+    def admin(self) -> Admin:
+        return self.app.admin
+
+
+@pytest.fixture
+async def full_stack(
+    clean: None, admin_clean: None, admin_db: aiopg.Pool, server_urls: ServerUrls
+) -> AsyncIterator[Stack]:
+    config = SmscConfig(port=0, system_id="smsgw", password="secret", receipt_delay=0.05)
+    async with SmscSimulator(config) as smsc:
+        gw_settings = gateway_settings(smsc.port)
+        async with serving(gw_settings, server_urls) as gateway:
+            created = await client_store.create(admin_db, "campaigns", default_sender="Shop")
+            # The scopes smsgw/admin_serving.py gives the admin: operator for the providers page.
+            scopes = {Scope.SEND, Scope.READ, Scope.ADMIN, Scope.OPERATOR}
+            key = await client_store.add_key(admin_db, created.client.id, scopes)
+            settings = admin_test_settings(
+                gateway_url=f"http://127.0.0.1:{gw_settings.http.port}",
+                gateway_api_key=Secret(key),
+            )
+            async with Admin.open(
+                settings, gw_settings, server_urls.database_url, server_urls.redis_url
+            ) as admin, listening(admin.http_app()) as port:
+                await admin.start()
+                app = AdminApp(admin, f"http://127.0.0.1:{port}")
+                try:
+                    yield Stack(app, gateway, smsc, key)
+                finally:
+                    for http in app.sessions:
+                        await http.close()
