@@ -1,4 +1,4 @@
-"""Prometheus metrics, declared here once.
+"""Provider pool families (binds, windows, provider counters, breaker) and OTP refusals.
 
 Pool state lives in Redis (``adapters/pool_state``), summed over every dispatch process,
 so any process answering ``/metrics`` reports the same provider figures: the scrape reads
@@ -29,6 +29,7 @@ _COUNTERS = (
     ("malformed_pdus", "PDUs from the provider that could not be read (SMPP: session closed)"),
 )
 _GATES = ("closed", "probe", "open")
+_EXPORTED = {"binds_total": "binds_configured"}  # a gauge must not end in _total
 
 
 class PoolCollector(Collector):
@@ -55,7 +56,7 @@ class PoolCollector(Collector):
 
 
 def _family(kind: Any, field: str, doc: str, live: Mapping[str, Mapping[str, Any]]) -> Metric:
-    family = kind(f"smsgw_provider_{field}", doc, labels=["provider"])
+    family = kind(f"smsgw_provider_{_EXPORTED.get(field, field)}", doc, labels=["provider"])
     for name, item in live.items():
         family.add_metric([name], float(item.get(field, 0)))
     return family  # type: ignore[no-any-return]
