@@ -37,6 +37,7 @@ from admin.http.keys import ADMIN
 from admin.services import campaign_runner, events_consumer
 from admin.settings import AdminSettings
 from gateway.adapters import failures, pg
+from gateway.client import GatewayClient
 from gateway.settings import Settings
 
 log = logging.getLogger("admin.app")
@@ -89,7 +90,10 @@ class Admin:
                 await admin.stop()
 
     async def _open_gateway_client(self, stack: AsyncExitStack) -> None:
-        """The campaigns' way into the gateway (set up by the campaign part)."""
+        """The campaigns' way into the gateway; none without an API key (the runner idles)."""
+        key, url = self.settings.gateway_api_key, self.settings.gateway_url
+        if key is not None and url:
+            self.gateway = await stack.enter_async_context(GatewayClient.open(url, key.reveal()))
 
     async def start(self) -> None:
         for name, work in (
