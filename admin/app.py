@@ -34,7 +34,7 @@ from admin.http import (
 from admin.http.auth import session_middleware
 from admin.http.errors import errors_middleware
 from admin.http.keys import ADMIN
-from admin.services import campaign_runner, events_consumer
+from admin.services import campaign_metrics, campaign_runner, events_consumer
 from admin.settings import AdminSettings
 from gateway.adapters import failures, pg
 from gateway.client import GatewayClient
@@ -99,6 +99,7 @@ class Admin:
         for name, work in (
             ("campaign-runner", campaign_runner.run),
             ("events-consumer", events_consumer.run),
+            ("campaign-metrics", campaign_metrics.run),
         ):
             self._spawn(work, name)
 
