@@ -51,6 +51,7 @@ class BenchConfig:
     password: str = field(default="secret", repr=False)
     receipts: bool = True
     timeout: float = 120.0
+    message: ShortMessage | None = None  # the submit_sm sent every time (default: a short one)
 
 
 @dataclass
@@ -125,12 +126,8 @@ class _Client(asyncio.Protocol):
     def __init__(self, run: _Run, quota: int) -> None:
         self.run, self.quota, self.sent = run, quota, 0
         self.reader = PduReader()
-        self._body = encode_sm_body(
-            ShortMessage(
-                "12345", "447700900123", b"benchmark message",
-                registered_delivery=1 if run.config.receipts else 0,
-            )
-        )  # fmt: skip
+        sm = run.config.message or ShortMessage("12345", "447700900123", b"benchmark message")
+        self._body = encode_sm_body(sm._replace(registered_delivery=int(run.config.receipts)))
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import json
 import random
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 
@@ -101,3 +104,215 @@ async def _post(
             result.errors[key] = result.errors.get(key, 0) + len(chunk)
         return
     result.errors["gave up"] = result.errors.get("gave up", 0) + len(chunk)
+
+
+# -- the benchmark runner's load: prepared bodies, closed or open loop -----------------------
+
+RETRYABLE = (429, 503)
+
+
+@dataclass(frozen=True)
+class Pace:
+    """Closed loop (``rate`` None): ``concurrency`` clients, each sending its next request
+    when the last is answered. Open loop: request i starts at i / ``rate`` whatever the
+    answers, with at most ``concurrency`` in flight; its latency counts from its scheduled
+    start, so a gateway that falls behind is not flattered (no coordinated omission)."""
+
+    concurrency: int
+    rate: float | None = None  # requests per second
+
+
+@dataclass
+class Tally(LoadResult):
+    """A LoadResult that also counts retried refusals and requests that started late."""
+
+    retries: dict[str, int] = field(default_factory=dict)
+    late: int = 0
+
+
+async def drive(
+    http: LeanClient,
+    path: str,
+    bodies: Iterator[tuple[bytes, int]],
+    pace: Pace,
+    stop: asyncio.Event | None = None,
+) -> Tally:
+    """POST every prepared body (and the number of messages it holds) to ``path``."""
+    tally, stop = Tally(), stop or asyncio.Event()
+    if pace.rate is None:
+        workers = (_closed(http, path, bodies, tally, stop) for _ in range(pace.concurrency))
+        await asyncio.gather(*workers)
+    else:
+        await _open(http, path, bodies, pace, tally, stop)
+    tally.finished = time.monotonic()
+    return tally
+
+
+async def _closed(
+    http: LeanClient,
+    path: str,
+    bodies: Iterator[tuple[bytes, int]],
+    tally: Tally,
+    stop: asyncio.Event,
+) -> None:
+    for body, n in bodies:
+        await _post_body(http, path, body, n, tally, time.monotonic())
+        if stop.is_set():
+            return
+
+
+async def _open(
+    http: LeanClient,
+    path: str,
+    bodies: Iterator[tuple[bytes, int]],
+    pace: Pace,
+    tally: Tally,
+    stop: asyncio.Event,
+) -> None:
+    assert pace.rate is not None
+    slots, tasks = asyncio.Semaphore(pace.concurrency), set[asyncio.Task[None]]()
+    for i, (body, n) in enumerate(bodies):
+        due = tally.started + i / pace.rate
+        if (delay := due - time.monotonic()) > 0:
+            await asyncio.sleep(delay)  # pacing: the schedule is the point
+        if stop.is_set():
+            break
+        if slots.locked():
+            tally.late += 1
+        await slots.acquire()
+        task = asyncio.create_task(_post_body(http, path, body, n, tally, due))
+        task.add_done_callback(functools.partial(_finished, slots, tasks))
+        tasks.add(task)
+    await asyncio.gather(*tasks)
+
+
+def _finished(
+    slots: asyncio.Semaphore, tasks: set[asyncio.Task[None]], task: asyncio.Task[None]
+) -> None:
+    slots.release()
+    tasks.discard(task)
+
+
+async def _post_body(
+    http: LeanClient, path: str, body: bytes, n: int, tally: Tally, started: float
+) -> None:
+    for attempt in range(50):
+        try:
+            status, raw = await http.post(path, body)
+        except OSError as exc:
+            _bump(tally.errors, type(exc).__name__, n)
+            return
+        if status not in RETRYABLE:
+            tally.latencies_ms.append((time.monotonic() - started) * 1000)
+            _count(tally, status, raw, n)
+            return
+        _bump(tally.retries, f"HTTP {status}", 1)
+        await asyncio.sleep(min(2.0, 0.05 * (attempt + 1)))  # the refusal's backoff
+    _bump(tally.errors, "gave up after 50 refusals", n)
+
+
+def _count(tally: Tally, status: int, raw: bytes, n: int) -> None:
+    if status != 202:
+        _bump(tally.errors, f"HTTP {status}", n)
+    elif n == 1:
+        tally.accepted += 1
+    else:
+        reply = json.loads(raw)
+        tally.accepted += len(reply["accepted"])
+        if reply["rejected"]:
+            _bump(tally.errors, "rejected in a batch", len(reply["rejected"]))
+
+
+def _bump(counts: dict[str, int], key: str, n: int) -> None:
+    counts[key] = counts.get(key, 0) + n
+
+
+# -- a lean HTTP/1.1 client: the load generator must not be the bottleneck it measures ------
+
+
+class _Connection(asyncio.Protocol):
+    """One kept-alive connection, one request at a time. aiohttp's client costs a few
+    hundred µs a request; this one sends a prepared head and reads the status line,
+    Content-Length and the body, nothing else."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.waiter: asyncio.Future[tuple[int, bytes]] | None = None
+        self.reusable = True
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.reusable = False
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(ConnectionResetError("the server closed the connection"))
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        end = self.buffer.find(b"\r\n\r\n")
+        if end < 0 or self.waiter is None or self.waiter.done():
+            return
+        head = bytes(self.buffer[:end]).lower()
+        found = _CONTENT_LENGTH.search(head)
+        size = int(found.group(1)) if found else 0
+        if len(self.buffer) < end + 4 + size:
+            return
+        body = bytes(self.buffer[end + 4 : end + 4 + size])
+        del self.buffer[: end + 4 + size]
+        self.reusable = found is not None and b"\r\nconnection: close" not in head
+        self.waiter.set_result((int(head[9:12]), body))
+
+    async def exchange(self, request: bytes) -> tuple[int, bytes]:
+        assert self.transport is not None
+        self.waiter = asyncio.get_running_loop().create_future()
+        self.transport.write(request)
+        return await self.waiter
+
+
+_CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:\s*(\d+)")
+
+
+class LeanClient:
+    """POSTs with a fixed set of headers over at most ``limit`` kept-alive connections."""
+
+    def __init__(self, host: str, port: int, headers: dict[str, str], limit: int) -> None:
+        self.host, self.port = host, port
+        fixed = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        self._head = f"Host: {host}:{port}\r\nContent-Type: application/json\r\n{fixed}"
+        self._idle: list[_Connection] = []
+        self._slots = asyncio.Semaphore(limit)
+
+    async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
+        request = (
+            f"POST {path} HTTP/1.1\r\n{self._head}Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        async with self._slots:
+            conn = self._idle.pop() if self._idle else await self._open()
+            try:
+                answer = await conn.exchange(request)
+            except BaseException:
+                conn.reusable = False
+                raise
+            finally:
+                self._give_back(conn)
+        return answer
+
+    async def _open(self) -> _Connection:
+        loop = asyncio.get_running_loop()
+        _, conn = await loop.create_connection(_Connection, self.host, self.port)
+        return conn
+
+    def _give_back(self, conn: _Connection) -> None:
+        if conn.reusable:
+            self._idle.append(conn)
+        elif conn.transport is not None:
+            conn.transport.close()
+
+    def close(self) -> None:
+        for conn in self._idle:
+            if conn.transport is not None:
+                conn.transport.close()
+        self._idle.clear()
