@@ -21,7 +21,9 @@ class AdminSettings:
     login_attempts: int = 5  # failed log-ins per account and per IP in 15 minutes
     # The gateway API the campaigns send through; unset: this process's own API.
     gateway_url: str | None = None
-    gateway_api_key: Secret | None = None  # env SMSGW_ADMIN_API_KEY
+    # env SMSGW_ADMIN_API_KEY; scopes send and read, plus admin and operator for the
+    # providers page (unset: smsgw/admin_serving.py makes such a key)
+    gateway_api_key: Secret | None = None
     link_base_url: str | None = None  # short links: {link_base_url}/l/{code}
     conversion_window_h: float = 72.0
     campaign_chunk: int = 1000

@@ -27,6 +27,7 @@ import aiopg
 import redis.asyncio as aioredis
 from aiohttp import web
 
+from gateway import metrics
 from gateway.adapters import client_store, pg, pool_state, text_cipher
 from gateway.adapters.api_limiter import ApiLimiter
 from gateway.adapters.batching import Batcher
@@ -39,7 +40,13 @@ from gateway.adapters.redis_queue import RedisQueue
 from gateway.core.ids import IdGenerator
 from gateway.core.message import NewMessage, Priority
 from gateway.core.receipts import IdForms
-from gateway.http import inbound_handlers, ops_handlers, otp_handlers, routing_handlers
+from gateway.http import (
+    inbound_handlers,
+    ops_handlers,
+    otp_handlers,
+    routing_admin_handlers,
+    routing_handlers,
+)
 from gateway.http.access import limits_middleware
 from gateway.http.body import body_middleware
 from gateway.http.errors import errors_middleware
@@ -53,6 +60,7 @@ from gateway.services.receipts import ReceiptService
 from gateway.services.reload import SettingsWatcher
 from gateway.services.retention import Retention
 from gateway.services.router import CLASS_OF, Router, provider_states, request_for
+from gateway.services.routing_admin import RoutingAdmin, without_disabled
 from gateway.services.submit import SubmitService
 from gateway.services.sweeper import Sweeper
 from gateway.services.webhooks import WebhookService
@@ -67,7 +75,7 @@ from providers.base import (
 )
 from providers.http.provider import HttpProvider
 from providers.smpp.provider import SmppProvider
-from routing import Decision, choose, quote
+from routing import Decision, RouteTable, choose, quote
 
 log = logging.getLogger("gateway.app")
 
@@ -127,6 +135,10 @@ class Gateway:
         self.sweeper = Sweeper(settings.dispatch, pool, self.queue, self.events)
         self.retention = Retention(settings.retention, pool)
         self.webhooks = WebhookService(settings.webhooks, pool)
+        # Routes, prices and disabled providers set by operators, shared by all processes.
+        self.routing_admin = RoutingAdmin(
+            pool, [p.name for p in settings.providers], settings.routing, self._apply_routing
+        )
         self._keys = KeyCache(self._key_lookup)  # revocation holds within a second
         self.api_limiter = ApiLimiter(redis, settings.queue.prefix, settings.api_limits)
         self._tasks: list[asyncio.Task[Any]] = []
@@ -169,10 +181,12 @@ class Gateway:
             limiter=ClientLimiter(self.redis, self.settings.queue.prefix),
         )
         await self.queue.ensure_groups()
+        await self.routing_admin.refresh()  # before the first message is priced or routed
 
     async def start(self) -> None:
         """Start the background work of this process's roles (binds first)."""
         spawn = self._spawn
+        spawn(self._flush_metrics(), "metrics")
         if "api" in self.roles:
             spawn(self.submit.writer.run(), "accept-writer")
             spawn(self.submit.enqueuer.run(), "enqueuer")
@@ -182,6 +196,7 @@ class Gateway:
         if self.settings.config_path is not None:
             watcher = SettingsWatcher(self.settings.config_path, os.environ, self.apply_settings)
             spawn(watcher.run(), "settings-watcher")
+        spawn(self.routing_admin.run(), "routing-admin")
         if "dispatch" in self.roles:
             await self._start_dispatch()
         if "sweeper" in self.roles:
@@ -201,6 +216,7 @@ class Gateway:
         )
         throttles = self._throttles()
         self.router = Router(self.settings.routing, self.providers, throttles)
+        self.router.disabled = self.routing_admin.disabled
         self.receipts.observers.append(self.router.observe_receipt)
         self.dispatcher = Dispatcher(
             self.settings.dispatch,
@@ -235,10 +251,34 @@ class Gateway:
                 log.warning("could not publish pool state: %r", exc)
             await asyncio.sleep(1.0)  # a ticker: the state is sampled, not awaited
 
+    async def _flush_metrics(self) -> None:
+        """Once a second: this process's counts into the shared totals (metrics.recorder)."""
+        while True:
+            raise_if_cancelling()  # a cancel lost in aiopg's wait_for
+            await asyncio.sleep(1.0)  # a ticker: counts are sampled, not awaited
+            await self._flush_metrics_once()
+
+    async def _flush_metrics_once(self) -> None:
+        try:
+            await metrics.flush(self.redis, self.settings.queue.prefix)
+        except TRANSIENT as exc:  # kept for the next flush
+            raise_if_cancelling()
+            log.warning("could not publish metrics: %r", exc)
+
+    async def _last_metrics_flush(self) -> None:
+        """The last second's counts, drain included; a partitioned Redis must not hold
+        the stop (what is not written is lost, as in a crash)."""
+        try:
+            async with asyncio.timeout(2.0):
+                await self._flush_metrics_once()
+        except TimeoutError:
+            log.warning("metrics of the last second not published: Redis did not answer")
+
     async def simulate(self, message: NewMessage) -> Decision:
         """The decision a dispatcher would make now, from the pool state in Redis."""
         live = await pool_state.read(self.redis, self.settings.queue.prefix)
-        return choose(request_for(message), self.settings.routing, provider_states(live))
+        states = without_disabled(provider_states(live), self.routing_admin.disabled)
+        return choose(request_for(message), self.settings.routing, states)
 
     def _hold(self, destination: str, parts: int, priority: Priority) -> Decimal | None:
         """A billed message's hold at accept: its dearest eligible route (the live table,
@@ -256,9 +296,14 @@ class Gateway:
         running = {p.name for p in self.settings.providers}
         if set(settings.routing.providers) - running:
             raise ValueError("the new routes name providers that need a restart to start")
-        self.settings = dataclasses.replace(self.settings, routing=settings.routing)
+        self.routing_admin.file_reloaded(settings.routing)  # an operators' override stays on top
+
+    def _apply_routing(self, table: RouteTable, disabled: frozenset[str]) -> None:
+        """The effective routing (a file reload, or the operators' shared override)."""
+        self.settings = dataclasses.replace(self.settings, routing=table)
         if self.router is not None:
-            self.router.replace_table(settings.routing)
+            self.router.replace_table(table)
+            self.router.disabled = disabled
 
     def _throttles(self) -> dict[str, SharedThrottle]:
         """One shared TPS limit per provider that has one (a key in Redis, all processes)."""
@@ -310,6 +355,7 @@ class Gateway:
             await self.dispatcher.drain(deadline_s)
         await self._flush_writers(deadline_s)
         await asyncio.gather(*(p.close() for p in self.providers.values()), return_exceptions=True)
+        await self._last_metrics_flush()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -355,6 +401,7 @@ class Gateway:
         app.add_routes(routes())
         app.add_routes(ops_handlers.routes())
         app.add_routes(routing_handlers.routes())
+        app.add_routes(routing_admin_handlers.routes())
         app.add_routes(inbound_handlers.routes())
         otp_handlers.setup(app)
         return app

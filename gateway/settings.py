@@ -164,12 +164,16 @@ class ProviderConfig:
             raise ValueError("submit_id_base and receipt_id_base: both 0, or each 10 or 16")
 
 
+LogFormat = Literal["text", "json"]
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path(".smsgw")
     default_region: str = "RU"
     max_parts: int = 10
     log_level: str = "INFO"
+    log_format: LogFormat = "text"  # json: one event per line (smsgw.log_json)
     http: HttpSettings = field(default_factory=HttpSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
     queue: QueueSettings = field(default_factory=QueueSettings)
@@ -295,5 +299,8 @@ def with_env(settings: Settings, env: Mapping[str, str]) -> Settings:
         queue = dataclasses.replace(queue, redis_url=Secret(env["REDIS_URL"]))
     if env.get("SMSGW_HTTP_PORT"):
         http = dataclasses.replace(http, port=int(env["SMSGW_HTTP_PORT"]))
+    if env.get("SMSGW_LOG_FORMAT"):
+        log_format = convert(LogFormat, env["SMSGW_LOG_FORMAT"], "SMSGW_LOG_FORMAT")
+        settings = dataclasses.replace(settings, log_format=log_format)
     data_dir = Path(env["SMSGW_DATA_DIR"]) if env.get("SMSGW_DATA_DIR") else settings.data_dir
     return dataclasses.replace(settings, store=store, queue=queue, http=http, data_dir=data_dir)

@@ -102,7 +102,10 @@ def register(sub: Any, settings_of: SettingsOf) -> None:
     add = sub.add_parser("key-add", help="make another API key for a client; prints it once")
     add.add_argument("client")
     add.add_argument(
-        "--scope", action="append", choices=["send", "read", "admin"], help="repeat; default all"
+        "--scope",
+        action="append",
+        choices=["send", "read", "admin", "operator"],
+        help="repeat; default send, read, admin (operator only when named)",
     )
     add.set_defaults(
         func=command(lambda p, a: add_key(p, a.client, a.scope or ["send", "read", "admin"]))

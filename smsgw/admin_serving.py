@@ -63,7 +63,9 @@ async def _gateway_key(found: AdminSettings, urls: ServerUrls) -> AsyncIterator[
         client = await client_store.by_name(pool, CAMPAIGN_CLIENT)
         if client is None:
             client = (await client_store.create(pool, CAMPAIGN_CLIENT)).client
-        key = await client_store.add_key(pool, client.id, {Scope.SEND, Scope.READ})
+        # admin + operator: the providers page reads the pool and changes the routing.
+        scopes = {Scope.SEND, Scope.READ, Scope.ADMIN, Scope.OPERATOR}
+        key = await client_store.add_key(pool, client.id, scopes)
         try:
             yield dataclasses.replace(found, gateway_api_key=Secret(key))
         finally:

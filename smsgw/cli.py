@@ -18,6 +18,7 @@ from gateway.embedded import ServerUrls
 from gateway.settings import Settings, load
 from smsgw import access_cli, admin_cli, log_masking, privacy_cli
 from smsgw.admin_serving import ADMIN_ROLE
+from smsgw.log_json import JsonFormatter
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -28,12 +29,15 @@ def _settings(args: argparse.Namespace) -> Settings:
     return load(Path(path) if path else None, env)
 
 
-def _setup_logging(level: str) -> None:
+def _setup_logging(level: str, log_format: str = "text") -> None:
     logging.basicConfig(
         level=level,
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s[%(process)d] %(message)s",
     )
+    if log_format == "json":
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(JsonFormatter())
     logging.getLogger("aiosmpplib").setLevel(logging.WARNING)
     log_masking.install(logging.getLogger())
 
@@ -59,7 +63,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise SystemExit("--procs: at least 1")
     settings = _settings(args)
     roles = set(args.role or default_roles(settings))
-    _setup_logging(settings.log_level)
+    _setup_logging(settings.log_level, settings.log_format)
     _event_loop()
     with server_urls(settings) as urls:
         if args.procs > 1:
@@ -95,7 +99,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     from smsgw.admin_tasks import migrate
 
     settings = _settings(args)
-    _setup_logging(settings.log_level)
+    _setup_logging(settings.log_level, settings.log_format)
     applied = asyncio.run(migrate(settings))
     print("applied: " + (", ".join(applied) or "nothing (up to date)"))
     return 0

@@ -25,7 +25,7 @@ pytest_plugins = ["tests.logscan"]  # fails the run if any log line holds a numb
 TABLES = (
     "messages, message_parts, early_receipts, webhook_outbox, api_keys, clients, "
     "inbound_parts, inbound_messages, opt_outs, ledger, otp_challenges, otp_alerts, "
-    "client_refs, daily_stats, opt_out_hashes, audit_log"
+    "client_refs, daily_stats, opt_out_hashes, audit_log, disabled_providers"
 )
 
 
@@ -57,4 +57,6 @@ async def redis(server_urls: ServerUrls) -> AsyncIterator[aioredis.Redis]:
 async def clean(pool: aiopg.Pool, redis: aioredis.Redis) -> None:
     """Empty tables and queue before a test (not after: a failure leaves evidence)."""
     await pg.execute(pool, f"TRUNCATE {TABLES} RESTART IDENTITY")
+    # The routing override is one row; its version only grows (processes poll it).
+    await pg.execute(pool, "UPDATE routing_admin SET document = NULL, version = version + 1")
     await redis.flushdb()

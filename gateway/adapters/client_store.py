@@ -15,7 +15,7 @@ from typing import Any
 import aiopg
 
 from gateway.adapters.pg import execute, fetch
-from gateway.core.access import ALL_SCOPES, Scope
+from gateway.core.access import ALL_SCOPES, DEFAULT_SCOPES, Scope
 from gateway.core.billing import Limits
 from gateway.core.signing import new_secret
 
@@ -95,7 +95,9 @@ async def create(
     return NewClient(client, await add_key(pool, client.id), secret)
 
 
-async def add_key(pool: aiopg.Pool, client_id: int, scopes: Collection[Scope] = ALL_SCOPES) -> str:
+async def add_key(
+    pool: aiopg.Pool, client_id: int, scopes: Collection[Scope] = DEFAULT_SCOPES
+) -> str:
     api_key = KEY_PREFIX + secrets.token_urlsafe(32)
     await execute(
         pool,

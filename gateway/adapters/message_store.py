@@ -70,6 +70,8 @@ class StatusEvent:
     at: datetime
     provider: str | None
     error_code: str | None
+    price: Decimal | None = None  # what the message cost (all its parts), once submitted
+    parts: int | None = None
 
 
 # Every batched update of messages first locks its rows in id order, so that concurrent
@@ -262,7 +264,7 @@ UPDATE messages m SET state = 30, submitted_at = now(), provider = u.provider, p
 FROM unnest(%s::bigint[], %s::text[], %s::numeric[]) AS u(id, provider, price)
 JOIN locked l ON l.id = u.id
 WHERE m.id = u.id AND m.state < 30 AND {BY_IDS}
-RETURNING m.id, m.client_id, m.submitted_at, m.provider, m.price_hold, m.price
+RETURNING m.id, m.client_id, m.submitted_at, m.provider, m.price_hold, m.price, m.parts
 """
 
 PARTS_SQL = """
@@ -315,7 +317,7 @@ async def record_submitted(
         SUBMITTED_SQL, (ids, ids, [s.provider for s in batch], [s.price for s in batch], ids)
     )
     rows = await cur.fetchall()
-    events = [StatusEvent(r[0], r[1], State.SUBMITTED, r[2], r[3], None) for r in rows]
+    events = [StatusEvent(r[0], r[1], State.SUBMITTED, r[2], r[3], None, r[5], r[6]) for r in rows]
     await billing_store.post(
         cur, [billing.settle(r[1], r[0], r[4], r[5]) for r in rows if r[4] is not None]
     )
@@ -390,7 +392,7 @@ WITH locked AS (
   FROM upd WHERE callback_url IS NOT NULL
 )
 SELECT id, client_id, state, done_at, provider, error_code,
-       CASE WHEN was < {State.SUBMITTED.value} THEN price_hold END
+       CASE WHEN was < {State.SUBMITTED.value} THEN price_hold END, price, parts
 FROM upd
 """
 
@@ -414,7 +416,7 @@ async def record_final(cur: Any, batch: Sequence[FinalUpdate]) -> list[StatusEve
     await billing_store.post(
         cur, [billing.refund(r[1], r[0], r[6]) for r in rows if r[6] is not None]
     )
-    return [StatusEvent(r[0], r[1], State(r[2]), r[3], r[4], r[5]) for r in rows]
+    return [StatusEvent(r[0], r[1], State(r[2]), r[3], r[4], r[5], r[7], r[8]) for r in rows]
 
 
 DUE_SQL = """

@@ -16,9 +16,13 @@ class Scope(StrEnum):
     SEND = "send"  # submit messages, add opt-outs
     READ = "read"  # message status, balance, rates, inbound messages
     ADMIN = "admin"  # the client's settings: lifting opt-outs, the provider pool view
+    OPERATOR = "operator"  # the gateway's own operators: routes, prices, providers on/off
 
 
 ALL_SCOPES = frozenset(Scope)
+# A new key's scopes unless others are named: operator changes routing for every client,
+# so it is only ever given on purpose.
+DEFAULT_SCOPES = ALL_SCOPES - {Scope.OPERATOR}
 
 ROUTE_SCOPES: Mapping[tuple[str, str], Scope | None] = {
     ("POST", "/v1/messages"): Scope.SEND,
@@ -36,6 +40,11 @@ ROUTE_SCOPES: Mapping[tuple[str, str], Scope | None] = {
     ("POST", "/v1/opt-outs"): Scope.SEND,
     ("DELETE", "/v1/opt-outs/{number}"): Scope.ADMIN,  # lifting one lets bulk reach them again
     ("GET", "/v1/providers"): Scope.ADMIN,
+    ("GET", "/v1/providers/delivery"): Scope.ADMIN,
+    ("GET", "/v1/admin/routing"): Scope.OPERATOR,
+    ("PUT", "/v1/admin/routing"): Scope.OPERATOR,
+    ("POST", "/v1/admin/providers/{name}/disable"): Scope.OPERATOR,
+    ("POST", "/v1/admin/providers/{name}/enable"): Scope.OPERATOR,
     ("GET", "/v1/health"): None,
     ("GET", "/v1/ready"): None,
     ("GET", "/v1/openapi.json"): None,
@@ -57,9 +66,11 @@ def parse_scopes(names: Iterable[str]) -> frozenset[Scope]:
         try:
             scopes.add(Scope(name))
         except ValueError:
-            raise ValueError(f"unknown scope {name!r}: one of send, read, admin") from None
+            raise ValueError(
+                f"unknown scope {name!r}: one of send, read, admin, operator"
+            ) from None
     if not scopes:
-        raise ValueError("at least one scope: send, read, admin")
+        raise ValueError("at least one scope: send, read, admin, operator")
     return frozenset(scopes)
 
 

@@ -12,7 +12,7 @@ _ERROR = {"content": {"application/json": {"schema": {"$ref": "#/components/sche
 _RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}}
 _FORBIDDEN = (
     "scope_missing: the API key lacks the scope this call needs (the error's `scope`); "
-    "keys are made with scopes by `smsgw key-add CLIENT --scope send|read|admin`"
+    "keys are made with scopes by `smsgw key-add CLIENT --scope send|read|admin|operator`"
 )
 _TOO_MANY = (
     "too_many_requests: over the API's requests per second per key (`api_key_rps`) or per "
@@ -53,6 +53,6 @@ def _error_members(error: dict[str, Any]) -> None:
     members["value"] = {"type": "number", "description": "429: that limit's value"}
     members["scope"] = {
         "type": "string",
-        "enum": ["send", "read", "admin"],
+        "enum": ["send", "read", "admin", "operator"],
         "description": "403: the scope the key lacks",
     }

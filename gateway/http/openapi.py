@@ -9,6 +9,7 @@ from gateway.http.otp_openapi import ERROR_MEMBERS as OTP_ERROR_MEMBERS
 from gateway.http.otp_openapi import LIMITS as OTP_LIMITS
 from gateway.http.otp_openapi import PATHS as OTP_PATHS
 from gateway.http.routes_openapi import PATHS as ROUTES_PATHS
+from gateway.http.routing_admin_openapi import PATHS as ROUTING_ADMIN_PATHS
 
 _ERROR = {
     "type": "object",
@@ -337,6 +338,7 @@ OPENAPI: dict[str, Any] = {
         },
         **OTP_PATHS,
         **ROUTES_PATHS,
+        **ROUTING_ADMIN_PATHS,
     },
 }
 OPENAPI = with_access(OPENAPI)  # scopes, 403 and 429 from the scope table

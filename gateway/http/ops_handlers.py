@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from aiohttp import web
 
 from gateway import metrics
@@ -9,6 +11,10 @@ from gateway.adapters import pool_state
 from gateway.adapters.otp_store import PumpingCounters
 from gateway.http.handlers import authenticated
 from gateway.http.keys import GATEWAY
+from gateway.metrics import gauges, recorder
+
+if TYPE_CHECKING:
+    from gateway.app import Gateway
 
 
 async def get_providers(request: web.Request) -> web.Response:
@@ -24,10 +30,31 @@ async def get_metrics(request: web.Request) -> web.Response:
     """Prometheus text format; unauthenticated, like every scrape target (bind it to a
     private interface or put it behind the proxy's access rules)."""
     gateway = request.app[GATEWAY]
-    live = await pool_state.read(gateway.redis, gateway.settings.queue.prefix)
-    blocked = await PumpingCounters(gateway.redis, gateway.settings.queue.prefix).blocked()
-    body = metrics.render([metrics.PoolCollector(live), metrics.OtpCollector(blocked)])
+    redis, prefix = gateway.redis, gateway.settings.queue.prefix
+    live = await pool_state.read(redis, prefix)
+    blocked = await PumpingCounters(redis, prefix).blocked()
+    totals = await recorder.read(redis, prefix)
+    body = metrics.render(
+        [
+            metrics.PoolCollector(live),
+            metrics.OtpCollector(blocked),
+            metrics.TotalsCollector(totals),
+            metrics.GaugesCollector(await _readings(gateway)),
+        ]
+    )
     return web.Response(body=body, content_type="text/plain", charset="utf-8")
+
+
+async def _readings(gateway: Gateway) -> metrics.Readings:
+    prefix = gateway.settings.queue.prefix
+    streams = {p.label: key for p, key in gateway.queue.streams.items()}
+    backlog, oldest = await gauges.read_backlog(gateway.pool)
+    return metrics.Readings(
+        await gauges.read_streams(gateway.redis, streams),
+        backlog,
+        oldest,
+        await gauges.read_campaigns(gateway.redis, prefix),
+    )
 
 
 def routes() -> list[web.RouteDef]:

@@ -39,6 +39,8 @@ from gateway.core.lifecycle import State
 from gateway.core.message import Outbound, Priority
 from gateway.core.receipts import AUTO, IdForms, part_key
 from gateway.core.scheduling import GiveUp, WeightedPicker, after_temporary_failure
+from gateway.log_context import MESSAGE_ID
+from gateway.metrics import families
 from gateway.services.outcomes import Done, OutcomeWriter
 from gateway.services.router import Router
 from gateway.settings import DispatchSettings
@@ -67,6 +69,17 @@ class Job:
     message: Outbound
     entries: tuple[Entry, ...]
     claimed_at: float = 0.0  # loop time of the claim: the lease runs from here
+
+
+FULL_LANE_BLOCK_MS = 20
+
+
+def block_for(room: Mapping[Priority, int]) -> int:
+    """How long an empty read may block on the streams whose lanes have room. A full
+    lane's stream may hold more than it can take now: block only briefly, or that lane
+    waits a whole second once its senders drain it (one busy priority ran at one read
+    batch per second)."""
+    return 1000 if all(room.values()) else FULL_LANE_BLOCK_MS
 
 
 class Channels:
@@ -195,7 +208,7 @@ class Dispatcher:
     async def _read(self, room: dict[Priority, int]) -> list[Entry]:
         counts = {p: min(n, self._settings.read_batch) for p, n in room.items()}
         entries = await self._queue.read(self._consumer, counts, None)
-        return entries or await self._queue.wait(self._consumer, counts, 1000)
+        return entries or await self._queue.wait(self._consumer, counts, block_for(room))
 
     async def _admit(self, entries: list[Entry]) -> None:
         by_id: dict[int, list[Entry]] = {}
@@ -239,9 +252,11 @@ class Dispatcher:
             job = await self.channels.get()
             self.in_flight += 1
             self._idle.clear()
+            traced = MESSAGE_ID.set(job.message.id)  # on every line logged while sending
             try:
                 await self._send(job)
             finally:
+                MESSAGE_ID.reset(traced)
                 self.in_flight -= 1
                 if not self.in_flight and not len(self.channels):
                     self._idle.set()
@@ -316,15 +331,19 @@ class Dispatcher:
             return None  # not acked: reclaimed once its lease ends, never sent twice
         self.router.submitting(decision)
         submission = _submission(job.message, decision.sender or job.message.sender)
+        started = time.perf_counter()
         try:
             result = await self._providers[provider].submit(submission)
         except ProviderTemporaryError as exc:
+            families.count_submit_error(provider, exc.code, permanent=False)
             self.router.record(provider, "temporary_error")
             return exc
         except ProviderPermanentError as exc:
+            families.count_submit_error(provider, exc.code, permanent=True)
             self.router.record(provider, "ok")  # the route answered: the message is bad
             await self._finish(job, store.FinalUpdate(job.message.id, State.REJECTED, exc.code))
         else:
+            families.SUBMIT_LATENCY.observe(time.perf_counter() - started, provider)
             self.router.record(provider, "ok")
             await self._finish(job, self._submitted(provider, decision.total, result))
         return None

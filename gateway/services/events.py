@@ -1,19 +1,25 @@
 """Committed state changes, published on the events stream for the modules.
 
 One stream entry per committed batch (``v`` = format version, ``events`` = a JSON list of
-``{id, client_id, status, at, provider?, error_code?}``): one XADD per batch, not per
-message."""
+``{id, client_id, status, at, provider?, error_code?, price?, parts?}``): one XADD per
+batch, not per message. ``price`` (a decimal string, all parts) and ``parts`` come once
+the message reached a provider: the campaign analytics add up its cost."""
 
 from __future__ import annotations
 
 import json
 import logging
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 
 from gateway.adapters.message_store import StatusEvent
 from gateway.adapters.redis_queue import RedisQueue
+from gateway.core.ids import id_time_ms
+from gateway.core.lifecycle import State
+from gateway.metrics import families
 
 log = logging.getLogger("gateway.events")
+_TIMED = frozenset({State.SUBMITTED, State.DELIVERED, State.UNDELIVERABLE})
 
 
 class EventPublisher:
@@ -25,11 +31,38 @@ class EventPublisher:
         """Best effort: the record is already in PostgreSQL; a lost event is not a lost state."""
         if not events:
             return
+        count_states(events)
         entry = {"v": "1", "events": json.dumps([_fields(e) for e in events])}
         try:
             await self._queue.publish([entry], self._maxlen)
         except Exception as exc:  # Redis down must not fail a committed batch
             log.warning("could not publish %d events: %r", len(events), exc)
+
+
+def count_states(events: Sequence[StatusEvent]) -> None:
+    """Metrics for a committed batch: state changes by provider, and how long each message
+    took from its accept (the id's timestamp) to the provider and to its receipt."""
+    changes = Counter((e.state, e.provider) for e in events)  # labels once per kind
+    for (state, provider), n in changes.items():
+        families.MESSAGES.inc(state.label, provider or "none", by=n)
+    trips: dict[tuple[State, str | None], list[float]] = defaultdict(list)
+    for e in events:
+        if e.state in _TIMED:
+            trips[(e.state, e.provider)].append(e.at.timestamp() - id_time_ms(e.message_id) / 1000)
+    for (state, provider), seconds in trips.items():
+        if state is State.SUBMITTED:
+            families.QUEUE_LATENCY.observe_many(seconds, provider or "none")
+        else:
+            families.RECEIPT_LATENCY.observe_many(seconds, provider or "none", state.label)
+    if log.isEnabledFor(logging.DEBUG):  # a line per message: for tracing one, not for prod
+        for e in events:
+            log.debug(e.state.label, extra=_trace(e))
+
+
+def _trace(event: StatusEvent) -> dict[str, object]:
+    fields = {"message_id": event.message_id, "status": event.state.label}
+    given = {"provider": event.provider, "error_code": event.error_code}
+    return {**fields, **{k: v for k, v in given.items() if v}}
 
 
 def _fields(event: StatusEvent) -> dict[str, str]:
@@ -43,4 +76,8 @@ def _fields(event: StatusEvent) -> dict[str, str]:
         fields["provider"] = event.provider
     if event.error_code:
         fields["error_code"] = event.error_code
+    if event.price is not None:
+        fields["price"] = str(event.price)
+    if event.parts is not None:
+        fields["parts"] = str(event.parts)
     return fields

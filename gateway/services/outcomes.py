@@ -11,6 +11,7 @@ import contextlib
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import aiopg
@@ -21,6 +22,7 @@ from gateway.adapters.failures import raise_if_cancelling
 from gateway.adapters.receipt_store import apply_receipts
 from gateway.adapters.redis_queue import Entry, RedisQueue
 from gateway.core.receipts import AUTO, IdForms, early_keys
+from gateway.metrics import families
 from gateway.services.events import EventPublisher
 from gateway.services.receipts import early_receipts
 
@@ -75,6 +77,7 @@ class OutcomeWriter:
                 events += await store.record_final(cur, finals)
         await self._ack([e for d in batch for e in d.entries])
         await self._events.publish(events)
+        _count_cost(submitted)
         return [None] * len(batch)
 
     async def _record_submitted(
@@ -102,6 +105,14 @@ class OutcomeWriter:
             for pid in s.part_ids
             for key in early_keys(pid, self._id_forms.get(s.provider, AUTO))
         ]
+
+
+def _count_cost(submitted: Sequence[store.Submitted]) -> None:
+    cost: dict[str, Decimal] = {}
+    for s in submitted:
+        cost[s.provider] = cost.get(s.provider, Decimal(0)) + s.price
+    for provider, amount in cost.items():
+        families.COST.inc(provider, by=float(amount))
 
 
 def _log_failure(future: object) -> None:

@@ -18,6 +18,7 @@ from gateway.adapters.batching import Batcher, QueueFull
 from gateway.adapters.receipt_store import ReceiptIn, apply_receipts
 from gateway.core.lifecycle import State
 from gateway.core.receipts import AUTO, IdForms, receipt_keys, receipt_state
+from gateway.metrics import families
 from gateway.services.events import EventPublisher
 from providers.base import Ack, Receipt
 
@@ -53,6 +54,7 @@ class ReceiptService:
         state = receipt_state(receipt.status)
         if state is None:
             self.intermediate += 1
+            families.RECEIPTS.inc("intermediate")
             return None
         for observe in self.observers:
             observe(receipt)
@@ -72,6 +74,7 @@ class ReceiptService:
             future = self.writer.offer(item)
         except QueueFull:
             self.refused += 1  # refused, not lost: the SMSC is told to deliver it again
+            families.RECEIPTS.inc("refused")
             future = asyncio.get_running_loop().create_future()
             future.set_exception(QueueFull("receipts"))
         future.add_done_callback(self._done)
@@ -87,6 +90,8 @@ class ReceiptService:
         async with self._pool.acquire() as conn, conn.cursor() as cur, cur.begin():
             outcome = await apply_receipts(cur, batch)
         self.early += outcome.early
+        families.RECEIPTS.inc("matched", by=outcome.matched)
+        families.RECEIPTS.inc("early", by=outcome.early)
         await self._events.publish(outcome.events)
         return [None] * len(batch)
 

@@ -32,6 +32,7 @@ from gateway.adapters import retention_store as store
 from gateway.adapters.failures import TRANSIENT, raise_if_cancelling
 from gateway.adapters.pg import fetch
 from gateway.core.retention import RetentionSettings, plan, scrub_before
+from gateway.metrics import families
 
 log = logging.getLogger("gateway.retention")
 
@@ -95,6 +96,9 @@ class Retention:
                 await self._steps(now, report)
             finally:
                 await cur.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_ID,))
+        families.RETENTION_RUNS.inc()
+        for kind, n in report.counts.items():
+            families.RETENTION_ROWS.inc(kind, by=n)
         if report.dropped or any(report.counts.values()):
             await store.audit(self._pool, "retention", actor, report.counts)
             log.info("retention: dropped %s, counts %s", report.dropped, report.counts)

@@ -77,6 +77,7 @@ class Router:
         self._limiters = limiters
         self._clock = clock
         self.breakers: dict[str, Breaker] = {name: Breaker() for name in providers}
+        self.disabled: frozenset[str] = frozenset()  # by operators: routed as if down
         self._pending: dict[tuple[str, Outcome], int] = {}
         self._folded_at = -math.inf
 
@@ -98,7 +99,7 @@ class Router:
         now, settings = self._clock(), self.table.policy.breaker
         return {
             name: ProviderState(
-                up=provider.ready,
+                up=provider.ready and name not in self.disabled,
                 tokens=self._tokens(name),
                 window_room=provider.capacity(),
                 gate=self.breakers[name].gate(now, settings),

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -39,6 +40,7 @@ from gateway.core.billing import Account, Limits, Verdict
 from gateway.core.errors import InsufficientFunds, Overloaded
 from gateway.core.ids import IdGenerator
 from gateway.core.message import Accepted, NewMessage, Priority
+from gateway.metrics import families
 from gateway.settings import DispatchSettings, StoreSettings
 
 log = logging.getLogger("gateway.submit")
@@ -198,10 +200,11 @@ class SubmitService:
         except Exception as exc:  # these callers get it; the other chunks may have committed
             log.warning("accept: %d requests failed: %r", len(chunk), exc)
             return [_Written(failure=exc)] * len(chunk)
-        for request in chunk:
-            for mid, message, _ in request.rows:
-                if mid in new and message.send_at is None:
-                    self._fire_enqueue((mid, message))
+        fresh = [(mid, m) for r in chunk for mid, m, _ in r.rows if mid in new]
+        for mid, message in fresh:
+            if message.send_at is None:
+                self._fire_enqueue((mid, message))
+        _count_accepted(fresh)
         return written
 
     async def _commit(self, chunk: list[_Request]) -> tuple[list[_Written], frozenset[int]]:
@@ -237,11 +240,24 @@ class SubmitService:
         try:
             self.enqueuer.offer(row).add_done_callback(_ignore)
         except QueueFull:  # the sweeper enqueues it after the grace period
-            log.warning("enqueue buffer full; message %d left to the sweeper", row[0])
+            log.warning(
+                "enqueue buffer full; message %d left to the sweeper",
+                row[0],
+                extra={"message_id": row[0]},
+            )
 
     async def _enqueue(self, rows: Sequence[tuple[int, NewMessage]]) -> list[None]:
         await message_store.enqueue(self._queue, self._pool, [(mid, m.priority) for mid, m in rows])
         return [None] * len(rows)
+
+
+def _count_accepted(fresh: Sequence[tuple[int, NewMessage]]) -> None:
+    accepted = Counter(m.priority.label for _, m in fresh)
+    for priority, n in accepted.items():
+        families.MESSAGES_ACCEPTED.inc(priority, by=n)
+    if log.isEnabledFor(logging.DEBUG):  # a line per message: for tracing one, not for prod
+        for mid, m in fresh:
+            log.debug("accepted", extra={"message_id": mid, "priority": m.priority.label})
 
 
 def _chunks(requests: Sequence[_Request], max_rows: int) -> Iterator[list[_Request]]:

@@ -22,6 +22,7 @@ from gateway.adapters import message_store as store
 from gateway.adapters.failures import TRANSIENT, raise_if_cancelling
 from gateway.adapters.redis_queue import RedisQueue
 from gateway.core.lifecycle import State
+from gateway.metrics import families
 from gateway.services.events import EventPublisher
 from gateway.settings import DispatchSettings
 
@@ -73,6 +74,7 @@ class Sweeper:
                 break
         if total:
             log.info("enqueued %d due messages", total)
+        families.SWEEPER_REQUEUED.inc("due", by=total)
         self.enqueued += total
         return total
 
@@ -111,4 +113,5 @@ class Sweeper:
         if await self._queue.claim_rebuild():
             count = await store.forget_queue(self._pool)
             self.rebuilds += 1
+            families.SWEEPER_REQUEUED.inc("queue_lost", by=count)
             log.warning("queue epoch missing: rebuilding %d queued messages from PostgreSQL", count)

@@ -23,6 +23,7 @@ from gateway.adapters.guarded_resolver import GuardedResolver, RefusedTarget
 from gateway.adapters.webhook_store import Delivery
 from gateway.core.signing import headers
 from gateway.core.ssrf import parse_networks, url_refusal
+from gateway.metrics import families
 from gateway.settings import WebhookSettings
 from providers.backoff import backoff_delay
 
@@ -91,6 +92,8 @@ class WebhookService:
         ]
         self.delivered += len(delivered)
         self.failed += len(failed)
+        families.WEBHOOK_DELIVERIES.inc("delivered", by=len(delivered))
+        families.WEBHOOK_DELIVERIES.inc("retry", by=len(failed))
         await webhook_store.record(self._pool, delivered, failed, self._settings.give_up_after_h)
 
     def _delay(self, attempts: int) -> float:

@@ -8,7 +8,7 @@ import aiopg
 import pytest
 
 from gateway.adapters import client_store
-from gateway.core.access import Scope
+from gateway.core.access import DEFAULT_SCOPES, Scope
 from gateway.embedded import ServerUrls
 from smsgw.cli import main
 
@@ -56,8 +56,11 @@ async def test_the_cli_and_the_store_agree_on_scopes(
     key = await client_store.add_key(pool, client.client.id, {Scope.READ})
     found = await client_store.by_key(pool, key)
     assert found is not None and found.scopes == {Scope.READ}
-    everything = await client_store.by_key(pool, client.api_key)
-    assert everything is not None and everything.scopes == frozenset(Scope)
+    default = await client_store.by_key(pool, client.api_key)
+    assert default is not None and default.scopes == DEFAULT_SCOPES  # operator: only if named
+    operator = await client_store.add_key(pool, client.client.id, {Scope.OPERATOR})
+    found = await client_store.by_key(pool, operator)
+    assert found is not None and found.scopes == {Scope.OPERATOR}
 
 
 def test_sender_ids_are_set_checked_and_lifted(

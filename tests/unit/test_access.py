@@ -18,7 +18,14 @@ from gateway.core.access import (
     required_scope,
     sender_allowed,
 )
-from gateway.http import handlers, inbound_handlers, ops_handlers, otp_handlers, routing_handlers
+from gateway.http import (
+    handlers,
+    inbound_handlers,
+    ops_handlers,
+    otp_handlers,
+    routing_admin_handlers,
+    routing_handlers,
+)
 
 scope_sets = st.frozensets(st.sampled_from(list(Scope)))
 routes = st.sampled_from(sorted(ROUTE_SCOPES))
@@ -26,7 +33,8 @@ routes = st.sampled_from(sorted(ROUTE_SCOPES))
 
 def _app_routes() -> set[tuple[str, str]]:
     app = web.Application()
-    for module in (handlers, ops_handlers, routing_handlers, inbound_handlers):
+    modules = (handlers, ops_handlers, routing_handlers, routing_admin_handlers, inbound_handlers)
+    for module in modules:
         app.add_routes(module.routes())
     otp_handlers.setup(app)
     return {

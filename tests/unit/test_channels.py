@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gateway.core.message import Outbound, Priority
-from gateway.services.dispatch import Channels, Job
+from gateway.services.dispatch import FULL_LANE_BLOCK_MS, Channels, Job, block_for
 
 
 def job(n: int, priority: Priority) -> Job:
@@ -20,3 +20,12 @@ async def test_otp_overtakes_a_bulk_backlog_and_bulk_still_moves() -> None:
     assert order[0] is Priority.OTP
     assert order.count(Priority.OTP) == 20 and order.count(Priority.BULK) == 1
     assert channels.room()[Priority.BULK] == 1000 - 99
+
+
+def test_a_full_lane_keeps_reads_from_blocking_long() -> None:
+    """Bulk alone under load: its lane full, the others empty. An empty read of the others
+    must not block a second, or bulk runs at one read batch per second."""
+    busy = {Priority.OTP: 500, Priority.TRANSACTIONAL: 500, Priority.BULK: 0}
+    assert block_for(busy) == FULL_LANE_BLOCK_MS
+    idle = {Priority.OTP: 500, Priority.TRANSACTIONAL: 500, Priority.BULK: 500}
+    assert block_for(idle) == 1000
