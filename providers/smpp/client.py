@@ -184,7 +184,14 @@ class SmppClient(ESME):  # type: ignore[misc]
             raise
 
     def launch(self) -> None:
-        """Run the ESME: it connects, binds and reconnects by itself."""
+        """Run the ESME: it connects, binds and reconnects by itself. A client that a failed
+        ``open`` closed is launched again when the provider retries its start: what that
+        close left behind (the shutting-down flag, the first outcome) must not carry over,
+        or the new run stops at its first failed connect and never rebinds."""
+        self._is_shutting_down = False
+        self._shut_down.clear()
+        self._first_outcome.clear()
+        self._refused = None
         self._task = asyncio.create_task(self.start(), name=f"smpp {self.label}")
 
     def drop(self) -> None:

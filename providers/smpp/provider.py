@@ -148,9 +148,15 @@ class SmppProvider:
     async def start(self) -> None:
         """Bind every bind at once; ready when one is up, and the rest keep trying."""
         self._sweeper = asyncio.create_task(self._sweep_forever(), name=f"smpp {self.name} sweep")
-        outcomes = await asyncio.gather(
-            *(bind.open() for bind in self._binds), return_exceptions=True
-        )
+        try:
+            outcomes = await asyncio.gather(
+                *(bind.open() for bind in self._binds), return_exceptions=True
+            )
+        except asyncio.CancelledError:
+            # A caller's deadline (the gateway's first-bind wait): what was launched must
+            # stop, or the retried start runs a second ESME over the same connection.
+            await asyncio.shield(self._shut_down())
+            raise
         failures = [error for error in outcomes if isinstance(error, BaseException)]
         fatal = next((e for e in failures if not isinstance(e, ProviderTemporaryError)), None)
         if fatal is not None or len(failures) == len(self._binds):
