@@ -19,14 +19,7 @@ from gateway.embedded import ServerUrls
 from gateway.settings import Secret, Settings
 from loadtest.smsc import SmscSimulator
 from tests.admin.conftest import AdminApp, admin_test_settings
-from tests.e2e.conftest import (
-    providers_ready,
-    routed_settings,
-    serving_api,
-    smpp_provider,
-    two_smscs,
-    wait_for,
-)
+from tests.e2e.conftest import cheap_and_dear, providers_ready, serving_api, two_smscs, wait_for
 from tests.loopback import listening
 
 __all__ = ["two_smscs"]  # a fixture of the e2e tests
@@ -41,15 +34,7 @@ async def site(
     two_smscs: tuple[SmscSimulator, SmscSimulator],
 ) -> AsyncIterator[AdminApp]:
     first, second = two_smscs
-    settings = routed_settings(
-        {
-            "providers": [smpp_provider("cheap", first.port), smpp_provider("dear", second.port)],
-            "routes": [
-                {"provider": "cheap", "prefixes": ["+7"], "price_per_part": "0.20"},
-                {"provider": "dear", "prefixes": ["+7"], "price_per_part": "0.30"},
-            ],
-        }
-    )
+    settings = cheap_and_dear(first.port, second.port)
     async with serving_api(settings, server_urls, pool) as api:
         await wait_for(lambda: providers_ready(api.gateway))
         await wait_for(lambda: _pool_published(api.gateway))

@@ -193,6 +193,19 @@ def routed_settings(data: dict[str, Any]) -> Settings:
     return dataclasses.replace(base, providers=parsed.providers, routing=parsed.routing)
 
 
+def cheap_and_dear(cheap_port: int, dear_port: int) -> Settings:
+    """Two simulators serving +7: "cheap" at 0.20 a part first, "dear" at 0.30."""
+    return routed_settings(
+        {
+            "providers": [smpp_provider("cheap", cheap_port), smpp_provider("dear", dear_port)],
+            "routes": [
+                {"provider": "cheap", "prefixes": ["+7"], "price_per_part": "0.20"},
+                {"provider": "dear", "prefixes": ["+7"], "price_per_part": "0.30"},
+            ],
+        }
+    )
+
+
 @pytest.fixture
 async def two_smscs() -> AsyncIterator[tuple[SmscSimulator, SmscSimulator]]:
     config = SmscConfig(port=0, system_id="smsgw", password="secret", receipt_delay=0.05)

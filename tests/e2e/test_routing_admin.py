@@ -19,7 +19,7 @@ from gateway.embedded import ServerUrls
 from gateway.services.routing_admin import RoutingAdmin
 from loadtest.smsc import SmscSimulator
 from routing import RouteTable, load_table
-from tests.e2e.conftest import Api, providers_ready, routed_settings, serving_api, smpp_provider
+from tests.e2e.conftest import Api, cheap_and_dear, providers_ready, serving_api
 from tests.e2e.conftest import wait_for as wait_until
 
 TO = "+79211234567"
@@ -33,15 +33,7 @@ async def api(
     two_smscs: tuple[SmscSimulator, SmscSimulator],
 ) -> AsyncIterator[Api]:
     first, second = two_smscs
-    settings = routed_settings(
-        {
-            "providers": [smpp_provider("cheap", first.port), smpp_provider("dear", second.port)],
-            "routes": [
-                {"provider": "cheap", "prefixes": ["+7"], "price_per_part": "0.20"},
-                {"provider": "dear", "prefixes": ["+7"], "price_per_part": "0.30"},
-            ],
-        }
-    )
+    settings = cheap_and_dear(first.port, second.port)
     async with serving_api(settings, server_urls, pool) as api:
         await wait_until(lambda: providers_ready(api.gateway))
         yield api

@@ -373,17 +373,18 @@ async def test_a_later_part_refused_for_now_is_retried_not_the_whole_message(
     assert done > 0 and sim.stats.resp_ok == 3 * done  # no part accepted twice or in vain
 
 
-async def test_a_provider_that_came_up_late_still_rebinds_after_a_drop() -> None:
-    """The gateway retries ``start()`` on the same provider while its SMSC is down; the
-    clients closed by a failed start must reconnect like new ones once bound."""
-    port = free_port()
+
+def _late_provider(port: int, connect_timeout: float) -> SmppProvider:
     settings = SmppSettings(
-        "sim", "127.0.0.1", port, "smsgw", "secret", connect_timeout=0.3, reconnect_min=0.05,
-        reconnect_max=0.1,
+        "sim", "127.0.0.1", port, "smsgw", "secret", connect_timeout=connect_timeout,
+        reconnect_min=0.05, reconnect_max=0.1,
     )
-    provider = SmppProvider(settings, lambda receipt: None)
-    with pytest.raises(ProviderTemporaryError):
-        await provider.start()  # nobody listens yet
+    return SmppProvider(settings, lambda receipt: None)
+
+
+async def _binds_again_after_a_drop(provider: SmppProvider, port: int) -> None:
+    """Start ``provider`` against an SMSC that comes up now; after a dropped connection it
+    rebinds with one session (no second ESME) and sends."""
     async with SmscSimulator(SmscConfig(port=port, receipt_delay=0.01)) as late:
         await provider.start()
         try:
@@ -392,30 +393,27 @@ async def test_a_provider_that_came_up_late_still_rebinds_after_a_drop() -> None
             await eventually(lambda: late.stats.binds == 2)
             await eventually(lambda: provider.ready)
             assert len((await provider.submit(submission(7))).part_ids) == 1
+            assert late.stats.binds == 2
         finally:
             await provider.close()
+
+
+async def test_a_provider_that_came_up_late_still_rebinds_after_a_drop() -> None:
+    """The gateway retries ``start()`` on the same provider while its SMSC is down; the
+    clients closed by a failed start must reconnect like new ones once bound."""
+    port = free_port()
+    provider = _late_provider(port, 0.3)
+    with pytest.raises(ProviderTemporaryError):
+        await provider.start()  # nobody listens yet
+    await _binds_again_after_a_drop(provider, port)
 
 
 async def test_a_start_cancelled_by_its_callers_deadline_leaves_nothing_running() -> None:
     """The gateway waits a few seconds for a first bind, then retries in the background:
     the cancelled start must not leave an ESME behind to read the retried one's socket."""
     port = free_port()
-    settings = SmppSettings(
-        "sim", "127.0.0.1", port, "smsgw", "secret", connect_timeout=5.0, reconnect_min=0.05,
-        reconnect_max=0.1,
-    )
-    provider = SmppProvider(settings, lambda receipt: None)
+    provider = _late_provider(port, 5.0)
     with pytest.raises(TimeoutError):
         await asyncio.wait_for(provider.start(), 0.3)
     assert not [t for t in asyncio.all_tasks() if t.get_name().startswith("smpp sim")]
-    async with SmscSimulator(SmscConfig(port=port, receipt_delay=0.01)) as late:
-        await provider.start()
-        try:
-            await eventually(lambda: provider.ready)
-            late.drop_connections()
-            await eventually(lambda: late.stats.binds == 2)
-            await eventually(lambda: provider.ready)
-            assert len((await provider.submit(submission(8))).part_ids) == 1
-            assert late.stats.binds == 2  # one ESME: no second session
-        finally:
-            await provider.close()
+    await _binds_again_after_a_drop(provider, port)
