@@ -42,6 +42,7 @@ from gateway.adapters import client_store, pg
 from gateway.embedded import ServerUrls, free_port
 from gateway.settings import Settings, with_env
 from loadtest import loadgen, scenarios
+from loadtest.medians import figures, medians, render_medians
 from loadtest.processes import Child, spawn, wait_for_http, wait_for_port
 from loadtest.report import (
     ProcessUsage,
@@ -53,7 +54,7 @@ from loadtest.report import (
     spread,
     to_json,
 )
-from loadtest.sampler import Sampler
+from loadtest.sampler import Sampler, listener_pid
 from loadtest.scenarios import SCENARIOS, Scenario
 from loadtest.smsc import run as run_loop
 from loadtest.webhook_sink import WebhookSink
@@ -167,6 +168,14 @@ class Fleet:
         wait_for_http(child, f"http://127.0.0.1:{port}/v1/{probe}", timeout=120.0)
         self.sampler.track("gateway", child.pid)
 
+    def track_servers(self, urls: ServerUrls) -> None:
+        """PostgreSQL (the postmaster and its backends) and Redis, when on loopback: on
+        one machine their CPU is part of the cost of a message."""
+        for name, url in (("postgresql", urls.database_url), ("redis", urls.redis_url)):
+            pid = listener_pid(url)
+            if pid is not None:
+                self.sampler.track(name, pid, descendants=name == "postgresql")
+
     def simulator_stats(self) -> dict[str, int]:
         """The simulator's last counters (``--stats-interval`` prints them to its log)."""
         child = self.children.get("smsc")
@@ -227,6 +236,7 @@ async def _bench(options: Options, urls: ServerUrls, fleet: Fleet, work: Path) -
     current = Run(options, WebhookSink(scenario.count if scenario.callbacks else 0))
     hook_port = await current.sink.start() if scenario.callbacks else 0
     fleet.sampler.track("load generator", os.getpid(), descendants=False)
+    fleet.track_servers(urls)
     try:
         async with pg.open_pool(urls.database_url, 2) as pool:
             stats = await _measure(current, pool, fleet, http_port, hook_port, smsc_port)
@@ -519,6 +529,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--stall", type=float, default=60.0, help="give up after N s idle")
     parser.add_argument("--timeout", type=float, default=3600.0, help="give up after N s")
     parser.add_argument("--json", type=Path, help="write the report here as JSON")
+    parser.add_argument("--repeat", type=int, default=1, help="runs; >1 prints the medians")
     return parser
 
 
@@ -544,16 +555,28 @@ def write_json(report: Report, path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    options = options_from(_parser().parse_args(argv))
+    args = _parser().parse_args(argv)
+    options = options_from(args)
+    reports = []
     try:
-        report = run(options)
+        for n in range(1, args.repeat + 1):
+            path = options.json_path
+            if path is not None and args.repeat > 1:
+                path = path.with_name(f"{path.stem}-{n}{path.suffix}")
+            reports.append(run(replace(options, json_path=path)))
+            print(render(reports[-1]), flush=True)
+            if path is not None:
+                write_json(reports[-1], path)
     except KeyboardInterrupt:
         print("\ninterrupted: every process the run started is stopped", file=sys.stderr)
         return 130
-    print(render(report))
-    if options.json_path is not None:
-        write_json(report, options.json_path)
-    return 0 if report.ok else 1
+    if args.repeat > 1:
+        found = medians([figures(r) for r in reports])
+        print(render_medians(options.scenario.name, found))
+        if options.json_path is not None:
+            summary = {name: {"median": m, "runs": v} for name, (m, v) in found.items()}
+            options.json_path.write_text(json.dumps(summary, indent=2, ensure_ascii=False))
+    return 0 if all(r.ok for r in reports) else 1
 
 
 if __name__ == "__main__":

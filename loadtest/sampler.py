@@ -13,12 +13,14 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import psutil
 
 from loadtest.report import ProcessUsage
 
 MB = 1024 * 1024
+_SERVERS = frozenset({"postgresql", "redis"})
 
 
 @dataclass
@@ -68,9 +70,16 @@ class Sampler:
             seen.cpu_before = seen.cpu_s
 
     def usage(self) -> tuple[ProcessUsage, ...]:
-        return tuple(
-            ProcessUsage(s.label, s.cpu_s - s.cpu_before, s.peak_rss_mb) for s in self.seen.values()
-        )
+        """One line per gateway process; a server's processes (PostgreSQL's backends) as
+        one, with their CPU added up and the largest RSS."""
+        lines: dict[str, ProcessUsage] = {}
+        for s in self.seen.values():
+            label = _root(s.label) if _root(s.label) in _SERVERS else s.label
+            was = lines.get(label, ProcessUsage(label, 0.0, 0.0))
+            lines[label] = ProcessUsage(
+                label, was.cpu_s + s.cpu_s - s.cpu_before, max(was.peak_rss_mb, s.peak_rss_mb)
+            )
+        return tuple(lines.values())
 
     def leftovers(self, names: set[str]) -> list[psutil.Process]:
         """Processes of ``names`` (and their descendants) still running."""
@@ -91,6 +100,24 @@ class Sampler:
         while True:
             await asyncio.sleep(interval)  # sampling: a clock, not an event
             self.sample()
+
+
+def listener_pid(url: str) -> int | None:
+    """The process listening on a loopback URL's port (PostgreSQL's postmaster, Redis),
+    to count the servers' CPU beside the gateway's; None for a remote server or when it
+    cannot be told."""
+    parts = urlsplit(url)
+    if parts.hostname not in ("127.0.0.1", "localhost", "::1") or parts.port is None:
+        return None
+    try:
+        found = psutil.net_connections(kind="tcp")
+    except psutil.AccessDenied:
+        return None
+    return next(
+        (c.pid for c in found
+         if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == parts.port and c.pid),
+        None,
+    )  # fmt: skip
 
 
 def _family(root: psutil.Process, descendants: bool) -> list[psutil.Process]:

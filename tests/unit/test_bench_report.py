@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from loadtest import scenarios
+from loadtest.medians import figures, medians, render_medians
 from loadtest.report import (
     ProcessUsage,
     Rates,
@@ -154,3 +155,22 @@ def test_every_scenario_of_the_issue_exists() -> None:
     assert SCENARIOS["batch"].batch == 1000 and SCENARIOS["batch"].count == 1_000_000
     assert "--throttle-ratio" in SCENARIOS["throttled"].smsc_args
     assert SCENARIOS["backlog"].providers_late
+
+
+def test_the_median_of_three_runs_takes_each_figure_apart() -> None:
+    runs = [
+        figures(_report(rates=Rates(900.0, 800.0, 700.0, e2e), accepted=1000))
+        for e2e in (600.0, 300.0, 900.0)
+    ]
+    found = medians(runs)
+    assert found["end to end/s"] == (600.0, [600.0, 300.0, 900.0])
+    assert found["gateway CPU µs/msg"][0] == pytest.approx(3500.0)  # 3.5 s over 1000
+    assert found["accept (HTTP request) p99 ms"][0] == 3.0
+    assert "median of 3 runs" in render_medians("batch", found)
+
+
+def test_a_figure_missing_from_one_run_is_left_out_of_the_medians() -> None:
+    empty = figures(_report(latency_ms={"accept (HTTP request)": spread([])}))
+    found = medians([figures(_report()), empty])
+    assert "accept (HTTP request) p50 ms" not in found
+    assert "end to end/s" in found
