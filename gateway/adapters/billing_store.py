@@ -26,6 +26,7 @@ import aiopg
 import redis.asyncio as aioredis
 
 from gateway.adapters.pg import fetch
+from gateway.adapters.pg_arrays import int_array, numeric_array, text_array
 from gateway.core.billing import Account, Entry, Limits
 from gateway.core.errors import QuotaExceeded, RateLimited
 
@@ -37,7 +38,7 @@ WHERE id = ANY(%s::bigint[]) AND balance IS NOT NULL ORDER BY id FOR UPDATE
 
 async def lock_accounts(cur: Any, client_ids: Sequence[int]) -> dict[int, Account]:
     """Inside a transaction: lock the billed clients among these; returns their accounts."""
-    await cur.execute(LOCK_ACCOUNTS_SQL, (sorted(set(client_ids)),))
+    await cur.execute(LOCK_ACCOUNTS_SQL, (int_array(sorted(set(client_ids))),))
     return {r[0]: Account(r[1], r[2], r[3]) for r in await cur.fetchall()}
 
 
@@ -62,15 +63,15 @@ async def post(cur: Any, entries: Sequence[Entry], locked: bool = False) -> None
     if not entries:
         return
     if not locked:
-        await cur.execute(LOCK_ACCOUNTS_SQL, (sorted({e.client_id for e in entries}),))
+        await cur.execute(LOCK_ACCOUNTS_SQL, (int_array(sorted({e.client_id for e in entries})),))
     await cur.execute(
         POST_SQL,
         (
-            [e.client_id for e in entries],
-            [e.amount for e in entries],
-            [e.reason.value for e in entries],
-            [e.message_id for e in entries],
-            [e.held for e in entries],
+            int_array([e.client_id for e in entries]),
+            numeric_array([e.amount for e in entries]),
+            text_array([e.reason.value for e in entries]),
+            int_array([e.message_id for e in entries]),
+            numeric_array([e.held for e in entries]),
         ),
     )
 

@@ -19,6 +19,7 @@ from typing import Any
 import aiopg
 
 from gateway.adapters.pg import execute, fetch
+from gateway.adapters.pg_arrays import text_array
 from gateway.adapters.text_cipher import seal, unseal
 from gateway.core.inbound import Decided, Piece
 
@@ -251,7 +252,8 @@ async def opted_out(pool: aiopg.Pool, numbers: Iterable[str]) -> set[str]:
     wanted = sorted(set(numbers))
     if not wanted:
         return set()
-    rows = await fetch(pool, OPTED_OUT_SQL, (wanted, wanted))
+    literal = text_array(wanted)  # the dispatch hot path: one string, not a list to adapt
+    rows = await fetch(pool, OPTED_OUT_SQL, (literal, literal))
     return {row[0] for row in rows}
 
 

@@ -27,6 +27,14 @@ import aiopg
 
 from gateway.adapters import billing_store
 from gateway.adapters.pg import fetch
+from gateway.adapters.pg_arrays import (
+    bool_array,
+    float_array,
+    int_array,
+    numeric_array,
+    text_array,
+    timestamptz_array,
+)
 from gateway.adapters.redis_queue import RedisQueue
 from gateway.adapters.sql import state_label_sql
 from gateway.adapters.text_cipher import seal, unseal
@@ -153,7 +161,7 @@ async def insert_rows(cur: Any, rows: Sequence[Row], grace_s: float) -> Inserted
     present = set(new)
     missing_ids = [mid for mid, _, _ in rows if mid not in new]
     if missing_ids:
-        await cur.execute(PRESENT_SQL, (missing_ids,))
+        await cur.execute(PRESENT_SQL, (int_array(missing_ids),))
         present |= {r[0] for r in await cur.fetchall()}
     result = {mid: mid for mid, _, _ in rows if mid in present}
     missing = [(mid, m.client_id, m.client_ref) for mid, m, _ in rows if mid not in present]
@@ -170,26 +178,29 @@ async def stored_refs(
     wanted = [(cid, ref) for cid, ref in refs if ref is not None]
     if not wanted:
         return {}
-    await cur.execute(EXISTING_SQL, ([c for c, _ in wanted], [r for _, r in wanted]))
+    await cur.execute(
+        EXISTING_SQL, (int_array([c for c, _ in wanted]), text_array([r for _, r in wanted]))
+    )
     return {(cid, ref): mid for cid, ref, mid in await cur.fetchall()}
 
 
-def _columns(rows: Sequence[Row]) -> tuple[list[Any], ...]:
+def _columns(rows: Sequence[Row]) -> tuple[str, ...]:
+    """INSERT_SQL's arrays, as literals (gateway/adapters/pg_arrays.py)."""
     msgs = [m for _, m, _ in rows]
     return (
-        [mid for mid, _, _ in rows],
-        [m.client_id for m in msgs],
-        [m.client_ref for m in msgs],
-        [m.destination for m in msgs],
-        [m.sender for m in msgs],
-        [seal(m.text) for m in msgs],
-        [m.encoding for m in msgs],
-        [m.parts for m in msgs],
-        [int(m.priority) for m in msgs],
-        [m.callback_url for m in msgs],
-        [m.send_at for m in msgs],
-        [m.expires_at for m in msgs],
-        [hold for _, _, hold in rows],
+        int_array([mid for mid, _, _ in rows]),
+        int_array([m.client_id for m in msgs]),
+        text_array([m.client_ref for m in msgs]),
+        text_array([m.destination for m in msgs]),
+        text_array([m.sender for m in msgs]),
+        text_array([seal(m.text) for m in msgs]),
+        text_array([m.encoding for m in msgs]),
+        int_array([m.parts for m in msgs]),
+        int_array([int(m.priority) for m in msgs]),
+        text_array([m.callback_url for m in msgs]),
+        timestamptz_array([m.send_at for m in msgs]),
+        timestamptz_array([m.expires_at for m in msgs]),
+        numeric_array([hold for _, _, hold in rows]),
     )
 
 
@@ -205,7 +216,8 @@ WHERE m.id = u.id AND m.state < 30 AND NOT m.in_queue AND (m.state = 10 OR m.due
 
 async def mark_queued(pool: aiopg.Pool, ids: Sequence[int]) -> None:
     """After XADD: the message is in a stream. A claim that got there first wins."""
-    await fetch(pool, MARK_QUEUED_SQL, (list(ids), list(ids)))
+    literal = int_array(ids)
+    await fetch(pool, MARK_QUEUED_SQL, (literal, literal))
 
 
 UNMARK_QUEUED_SQL = f"""
@@ -218,7 +230,8 @@ WHERE m.id = u.id AND m.state < 30 AND m.in_queue AND {BY_IDS}
 
 async def unmark_queued(pool: aiopg.Pool, ids: Sequence[int]) -> None:
     """Redis lost its data between the XADD and the mark: the sweeper enqueues them again."""
-    await fetch(pool, UNMARK_QUEUED_SQL, (list(ids), list(ids)))
+    literal = int_array(ids)
+    await fetch(pool, UNMARK_QUEUED_SQL, (literal, literal))
 
 
 async def enqueue(
@@ -251,7 +264,8 @@ RETURNING m.id, m.client_id, m.destination, m.sender, m.body, m.priority, m.part
 async def claim(pool: aiopg.Pool, ids: Sequence[int], lease_s: float) -> list[Outbound]:
     """Lease queued messages to this dispatcher; those with an outcome or a live lease
     elsewhere are left out (invariant 3: never submit a message with an outcome)."""
-    rows = await fetch(pool, CLAIM_SQL, (list(ids), lease_s, list(ids)))
+    literal = int_array(ids)
+    rows = await fetch(pool, CLAIM_SQL, (literal, lease_s, literal))
     return [
         Outbound(r[0], r[1], r[2], r[3], unseal(r[4]), Priority(r[5]), r[6], r[7], r[8])
         for r in rows
@@ -302,7 +316,7 @@ async def lock_providers(cur: Any, providers: Sequence[str]) -> None:
     same moment, and that transaction miss the receipt, leaving it waiting for ever; with
     it the later one sees the earlier one's commit (READ COMMITTED, each statement after
     the lock takes a new snapshot). Held only for that step. Sorted against deadlocks."""
-    await cur.execute(LOCK_PROVIDERS_SQL, (list(providers),))
+    await cur.execute(LOCK_PROVIDERS_SQL, (text_array(providers),))
 
 
 async def record_submitted(
@@ -312,30 +326,42 @@ async def record_submitted(
     part, and the early receipts that were waiting for these ids (returned for the receipt
     path to apply)."""
     batch = sorted(batch, key=_by_id)
-    ids = [s.message_id for s in batch]
-    await cur.execute(
-        SUBMITTED_SQL, (ids, ids, [s.provider for s in batch], [s.price for s in batch], ids)
-    )
+    ids = int_array([s.message_id for s in batch])
+    providers = text_array([s.provider for s in batch])
+    prices = numeric_array([s.price for s in batch])
+    await cur.execute(SUBMITTED_SQL, (ids, ids, providers, prices, ids))
     rows = await cur.fetchall()
     events = [StatusEvent(r[0], r[1], State.SUBMITTED, r[2], r[3], None, r[5], r[6]) for r in rows]
     await billing_store.post(
         cur, [billing.settle(r[1], r[0], r[4], r[5]) for r in rows if r[4] is not None]
     )
-    # One row per key: an SMSC answering the same id twice in a batch must not fail it.
-    parts = list(
-        {
-            (s.provider, key): (s.provider, key, s.message_id, n + 1, pid)
-            for s in batch
-            for n, (pid, key) in enumerate(zip(s.part_ids, s.part_keys, strict=True))
-        }.values()
-    )
-    await cur.execute(PARTS_SQL, tuple(map(list, zip(*parts, strict=True))) if parts else ([],) * 5)
+    await cur.execute(PARTS_SQL, _parts_columns(batch))
     early: list[tuple[Any, ...]] = []
     if early_keys:
         await lock_providers(cur, [s.provider for s in batch])
-        await cur.execute(TAKE_EARLY_SQL, ([p for p, _ in early_keys], [k for _, k in early_keys]))
+        await cur.execute(
+            TAKE_EARLY_SQL,
+            (text_array([p for p, _ in early_keys]), text_array([k for _, k in early_keys])),
+        )
         early = list(await cur.fetchall())
     return events, early
+
+
+def _parts_columns(batch: Sequence[Submitted]) -> tuple[str, ...]:
+    """PARTS_SQL's arrays. One row per key: an SMSC answering the same id twice in a
+    batch must not fail it."""
+    parts = {
+        (s.provider, key): (s.message_id, n + 1, pid)
+        for s in batch
+        for n, (pid, key) in enumerate(zip(s.part_ids, s.part_keys, strict=True))
+    }
+    return (
+        text_array([provider for provider, _ in parts]),
+        text_array([key for _, key in parts]),
+        int_array([mid for mid, _, _ in parts.values()]),
+        int_array([n for _, n, _ in parts.values()]),
+        text_array([pid for _, _, pid in parts.values()]),
+    )
 
 
 RETRY_SQL = f"""
@@ -350,17 +376,11 @@ WHERE m.id = u.id AND m.state < 30 AND {BY_IDS}
 
 async def schedule_retries(cur: Any, batch: Sequence[Retry]) -> None:
     batch = sorted(batch, key=_by_id)
-    await cur.execute(
-        RETRY_SQL,
-        (
-            [r.message_id for r in batch],
-            [r.message_id for r in batch],
-            [r.delay_s for r in batch],
-            [r.error_code for r in batch],
-            [r.attempted for r in batch],
-            [r.message_id for r in batch],
-        ),
-    )
+    ids = int_array([r.message_id for r in batch])
+    delays = float_array([r.delay_s for r in batch])
+    codes = text_array([r.error_code for r in batch])
+    attempted = bool_array([r.attempted for r in batch])
+    await cur.execute(RETRY_SQL, (ids, ids, delays, codes, attempted, ids))
 
 
 # ``was``: the state before, read under the lock; a hold is refunded only if the message
@@ -401,17 +421,11 @@ async def record_final(cur: Any, batch: Sequence[FinalUpdate]) -> list[StatusEve
     """Move messages to a final state (monotonic), schedule their webhooks and refund the
     holds of those never submitted, atomically."""
     batch = sorted(batch, key=_by_id)
-    await cur.execute(
-        FINAL_SQL,
-        (
-            [f.message_id for f in batch],
-            [f.message_id for f in batch],
-            [int(f.state) for f in batch],
-            [f.error_code for f in batch],
-            [f.done_at for f in batch],
-            [f.message_id for f in batch],
-        ),
-    )
+    ids = int_array([f.message_id for f in batch])
+    states = int_array([int(f.state) for f in batch])
+    codes = text_array([f.error_code for f in batch])
+    done = timestamptz_array([f.done_at for f in batch])
+    await cur.execute(FINAL_SQL, (ids, ids, states, codes, done, ids))
     rows = await cur.fetchall()
     await billing_store.post(
         cur, [billing.refund(r[1], r[0], r[6]) for r in rows if r[6] is not None]
