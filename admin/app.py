@@ -36,7 +36,7 @@ from admin.http.errors import errors_middleware
 from admin.http.keys import ADMIN
 from admin.services import campaign_metrics, campaign_runner, events_consumer
 from admin.settings import AdminSettings
-from gateway.adapters import failures, pg
+from gateway.adapters import failures, pg, redis_client
 from gateway.client import GatewayClient
 from gateway.settings import Settings
 
@@ -80,7 +80,7 @@ class Admin:
             pool = await stack.enter_async_context(pg.open_pool(database_url, 4))
             await pg.migrate(pool)  # the BI views read the gateway's tables too
             await db.migrate(pool)
-            redis = aioredis.from_url(redis_url, socket_timeout=10.0, socket_connect_timeout=5.0)
+            redis = redis_client.connect(redis_url, socket_timeout=10.0, socket_connect_timeout=5.0)
             stack.push_async_callback(redis.aclose)
             admin = cls(settings, gateway_settings, pool, redis)
             await admin._open_gateway_client(stack)

@@ -28,7 +28,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from gateway import metrics
-from gateway.adapters import client_store, pg, pool_state, text_cipher
+from gateway.adapters import client_store, pg, pool_state, redis_client, text_cipher
 from gateway.adapters.api_limiter import ApiLimiter
 from gateway.adapters.batching import Batcher
 from gateway.adapters.billing_store import ClientLimiter
@@ -99,7 +99,8 @@ class Gateway:
         self.pool = pool
         self.redis = redis
         self.roles = roles
-        self.queue = RedisQueue(redis, settings.queue.prefix, settings.queue.group)
+        queue = settings.queue
+        self.queue = RedisQueue(redis, queue.prefix, queue.group, queue.shards)
         self.events = EventPublisher(self.queue, settings.queue.events_maxlen)
         self.id_forms = {
             p.name: IdForms(p.submit_id_base, p.receipt_id_base) for p in settings.providers
@@ -159,7 +160,7 @@ class Gateway:
                 await pg.migrate(pool)
             # A partitioned Redis must fail a call, not hang it for good (the longest healthy
             # call is the dispatcher's 1 s XREADGROUP BLOCK).
-            redis = aioredis.from_url(redis_url, socket_timeout=10.0, socket_connect_timeout=5.0)
+            redis = redis_client.connect(redis_url, socket_timeout=10.0, socket_connect_timeout=5.0)
             stack.push_async_callback(redis.aclose)
             gateway = cls(settings, pool, redis, frozenset(roles))
             await gateway._prepare()

@@ -100,6 +100,9 @@ class QueueSettings:
     group: str = "dispatch"
     reclaim_idle_s: float = 60.0
     events_maxlen: int = 1_000_000
+    # Queue shards (gateway/adapters/redis_queue.py); 0: one on a plain Redis, six on a
+    # cluster (redis+cluster:// URL). Every process must use the same number.
+    shards: int = 0
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import functools
 import json
 import os
@@ -32,6 +33,7 @@ import signal
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
@@ -39,11 +41,14 @@ from typing import Any, NoReturn, TypeVar
 import aiopg
 
 from gateway.adapters import client_store, pg
+from gateway.adapters.redis_client import connect
 from gateway.embedded import ServerUrls, free_port
 from gateway.settings import Settings, with_env
 from loadtest import loadgen, scenarios
 from loadtest.medians import figures, medians, render_medians
 from loadtest.processes import Child, spawn, wait_for_http, wait_for_port
+from loadtest.progress import CounterProgress, Counts
+from loadtest.redis_cluster import LocalCluster, local_cluster
 from loadtest.report import (
     ProcessUsage,
     Rates,
@@ -101,19 +106,12 @@ class Options:
     timeout: float = 3600.0
     stall_s: float = 60.0
     raw_messages: int = 100_000  # 0: no raw ceiling
+    redis_cluster: bool = False  # a local 3-primary Redis Cluster instead of REDIS_URL
 
     def params(self) -> dict[str, Any]:
         s = self.scenario
         return {"count": s.count, "procs": self.procs, "batch": s.batch, "binds": self.binds,
                 "window": self.window, "concurrency": s.concurrency, "rate": s.rate}  # fmt: skip
-
-
-@dataclass
-class Counts:
-    total: int = 0
-    submitted: int = 0
-    final: int = 0
-    main_submitted: int = 0
 
 
 @dataclass(frozen=True)
@@ -141,6 +139,7 @@ class Run:
     started_wall: float = 0.0
     providers_up: float = 0.0
     waited: str = ""
+    counters: CounterProgress | None = None  # the gateway's counters: the progress line
 
 
 class Fleet:
@@ -220,8 +219,11 @@ def run(options: Options) -> Report:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, functools.partial(_interrupt, fleet))
     try:
-        with server_urls(with_env(Settings(data_dir=work), os.environ)) as urls:
-            return run_loop(_bench(options, urls, fleet, work))
+        with (
+            server_urls(with_env(Settings(data_dir=work), os.environ)) as urls,
+            cluster_urls(options, urls, fleet) as (urls, cluster),
+        ):
+            return with_cluster_notes(run_loop(_bench(options, urls, fleet, work)), cluster)
     finally:
         fleet.stop_all()
 
@@ -233,7 +235,10 @@ async def _bench(options: Options, urls: ServerUrls, fleet: Fleet, work: Path) -
     config = work / "gateway.toml"
     config.write_text(gateway_config(smsc_port, http_port, options))
     await asyncio.to_thread(fleet.start_gateway, config, urls, options, http_port)
-    current = Run(options, WebhookSink(scenario.count if scenario.callbacks else 0))
+    counters = CounterProgress(connect(urls.redis_url), Settings().queue.prefix)
+    await counters.start()
+    sink = WebhookSink(scenario.count if scenario.callbacks else 0)
+    current = Run(options, sink, counters=counters)
     hook_port = await current.sink.start() if scenario.callbacks else 0
     fleet.sampler.track("load generator", os.getpid(), descendants=False)
     fleet.track_servers(urls)
@@ -247,6 +252,7 @@ async def _bench(options: Options, urls: ServerUrls, fleet: Fleet, work: Path) -
             return replace(_report(current, stats, fleet.sampler, raw), simulator=simulator)
     finally:
         await current.sink.stop()
+        await counters.close()
 
 
 async def _measure(
@@ -329,8 +335,8 @@ async def _watch(
     options, started = current.options, time.monotonic()
     last, since = (-1, -1, -1, -1), time.monotonic()
     while True:
-        await asyncio.sleep(1.0)  # polling the rows: progress has no event to await
-        counts = await progress(pool, client_id)
+        await asyncio.sleep(1.0)  # polling the counters: progress has no event to await
+        counts = await current.counters.counts() if current.counters else Counts()
         _print_progress(counts, current.sink, started)
         if main.done() and not current.providers_up and options.scenario.providers_late:
             current.providers_up = time.time()
@@ -338,8 +344,10 @@ async def _watch(
         if main.done() and counts.main_submitted >= main.result().accepted:
             stop_otp.set()
         if main.done() and otp.done() and _all_in(counts, current.sink):
-            current.waited = "every message final"
-            break
+            counts = await progress(pool, client_id)  # the rows confirm what the counters say
+            if _all_in(counts, current.sink):
+                current.waited = "every message final"
+                break
         mark = (counts.total, counts.submitted, counts.final, len(current.sink.seen))
         if mark != last or not main.done():  # a slow intake is no stall
             last, since = mark, time.monotonic()
@@ -512,6 +520,32 @@ def _notes(current: Run, main: RowStats) -> tuple[str, ...]:
     return tuple(notes)
 
 
+# -- --redis-cluster: the queue sharded over a local cluster ---------------------------------
+
+
+@contextlib.contextmanager
+def cluster_urls(
+    options: Options, urls: ServerUrls, fleet: Fleet
+) -> Iterator[tuple[ServerUrls, LocalCluster | None]]:
+    """With ``--redis-cluster``: a local 3-primary cluster (``loadtest.redis_cluster``) in
+    place of the Redis, its nodes' CPU counted like the servers'."""
+    if not options.redis_cluster:
+        yield urls, None
+        return
+    with local_cluster() as cluster:
+        for port, pid in zip(cluster.ports, cluster.pids, strict=True):
+            fleet.sampler.track(f"redis :{port}", pid, descendants=False)
+        yield replace(urls, redis_url=cluster.url), cluster
+
+
+def with_cluster_notes(report: Report, cluster: LocalCluster | None) -> Report:
+    """Per node: its queue streams and the XADDs it served, the proof that the queue
+    shards (the events stream's XADDs go to the one node holding ``{ev}``)."""
+    if cluster is None:
+        return report
+    return replace(report, notes=(*report.notes, *(s.line() for s in cluster.node_stats())))
+
+
 # -- the command line --------------------------------------------------------------------------
 
 
@@ -529,6 +563,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--stall", type=float, default=60.0, help="give up after N s idle")
     parser.add_argument("--timeout", type=float, default=3600.0, help="give up after N s")
     parser.add_argument("--json", type=Path, help="write the report here as JSON")
+    parser.add_argument(
+        "--redis-cluster", action="store_true", help="the queue on a local 3-primary cluster"
+    )
     parser.add_argument("--repeat", type=int, default=1, help="runs; >1 prints the medians")
     return parser
 
@@ -539,7 +576,7 @@ def options_from(args: argparse.Namespace) -> Options:
     )
     raw = min(scenario.count, 200_000) if args.raw_messages is None else args.raw_messages
     return Options(scenario, args.procs, args.binds, args.window, args.receipt_delay,
-                   args.json, args.timeout, args.stall, raw)  # fmt: skip
+                   args.json, args.timeout, args.stall, raw, args.redis_cluster)  # fmt: skip
 
 
 def _interrupt(fleet: Fleet, signum: int, frame: object) -> NoReturn:

@@ -11,9 +11,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
-import redis.asyncio as aioredis
-
-from gateway.adapters import pg
+from gateway.adapters import pg, redis_client
 from gateway.core.numbers import InvalidNumber, to_e164
 from gateway.services import erasure
 from gateway.services.retention import Retention
@@ -71,7 +69,7 @@ async def erase(settings: Settings, number: str, actor: str, reason: str | None)
     with server_urls(settings, stop_adopted=False) as urls:
         async with pg.open_pool(urls.database_url, 2) as pool:
             await pg.migrate(pool)
-            redis = aioredis.from_url(urls.redis_url)
+            redis = redis_client.connect(urls.redis_url)
             try:
                 return await erasure.erase(pool, redis, number, actor, reason)
             finally:

@@ -20,6 +20,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
+from redis.exceptions import NoScriptError
 
 from gateway.adapters.failures import TRANSIENT, raise_if_cancelling
 from gateway.adapters.redis_limiter import GCRA_LUA
@@ -127,6 +128,13 @@ class ApiLimiter:
             raise refusal
 
     async def _take(self, buckets: list[_Bucket]) -> list[tuple[int, int]]:
+        try:
+            return await self._take_once(buckets)
+        except NoScriptError:  # a cluster pipeline loads no script: a new or flushed node
+            await self._redis.script_load(GCRA_LUA)  # on every primary
+            return await self._take_once(buckets)
+
+    async def _take_once(self, buckets: list[_Bucket]) -> list[tuple[int, int]]:
         async with self._redis.pipeline(transaction=False) as pipe:
             for b in buckets:
                 args = [b.interval_us, b.tolerance_us, grant_size(b.rate)]

@@ -47,7 +47,7 @@ async def get_metrics(request: web.Request) -> web.Response:
 
 async def _readings(gateway: Gateway) -> metrics.Readings:
     prefix = gateway.settings.queue.prefix
-    streams = {p.label: key for p, key in gateway.queue.streams.items()}
+    streams = {p.label: keys for p, keys in gateway.queue.stream_keys.items()}
     backlog, oldest = await gauges.read_backlog(gateway.pool)
     return metrics.Readings(
         await gauges.read_streams(gateway.redis, streams),

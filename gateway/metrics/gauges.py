@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import aiopg
@@ -47,18 +47,22 @@ class Readings:
     campaigns: Mapping[tuple[str, str], float]
 
 
-async def read_streams(redis: aioredis.Redis, streams: Mapping[str, str]) -> dict[str, Stream]:
-    """``streams``: label → key. One pipeline: XLEN and the first entry of each."""
+async def read_streams(
+    redis: aioredis.Redis, streams: Mapping[str, Sequence[str]]
+) -> dict[str, Stream]:
+    """``streams``: label → its keys (one per queue shard). One pipeline: XLEN and the
+    first entry of each; a label's depth is the sum, its age the oldest shard's."""
     pipe = redis.pipeline(transaction=False)
-    for stream_key in streams.values():
-        pipe.xlen(stream_key)
-        pipe.xrange(stream_key, count=1)
-    replies = await pipe.execute()
+    for keys in streams.values():
+        for stream_key in keys:
+            pipe.xlen(stream_key)
+            pipe.xrange(stream_key, count=1)
+    replies = iter(await pipe.execute())
     now_ms = time.time() * 1000
     found = {}
-    for n, label in enumerate(streams):
-        depth, first = replies[2 * n], replies[2 * n + 1]
-        found[label] = Stream(int(depth), _age_s(first, now_ms))
+    for label, keys in streams.items():
+        pairs = [(int(next(replies)), _age_s(next(replies), now_ms)) for _ in keys]
+        found[label] = Stream(sum(d for d, _ in pairs), max((a for _, a in pairs), default=0.0))
     return found
 
 
