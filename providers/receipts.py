@@ -27,6 +27,7 @@ import string
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from types import MappingProxyType
 
 from providers.base import Receipt, ReceiptStatus
@@ -64,6 +65,8 @@ MESSAGE_STATE_MAP: Mapping[int, ReceiptStatus] = MappingProxyType(
         8: ReceiptStatus.REJECTED,
     }
 )
+
+_MESSAGE_STATES = dict(MESSAGE_STATE_MAP)  # a plain dict: read for every receipt
 
 # esm_class bits 5-2 (SMPP 3.4 §5.2.12) that carry a receipt: SMSC delivery receipt,
 # SME delivery ack, SME manual/user ack, intermediate delivery notification.
@@ -114,7 +117,11 @@ def parse_receipt_text(text: str) -> ReceiptText | None:
 
 def parse_done_date(value: str | None) -> datetime | None:
     """``YYMMDDhhmm`` or ``YYMMDDhhmmss`` as a UTC datetime; ``None`` when it is neither."""
-    value = (value or "").strip()
+    return _done_date((value or "").strip())
+
+
+@lru_cache(maxsize=256)  # receipts of one minute share their done date
+def _done_date(value: str) -> datetime | None:
     if len(value) not in (10, 12) or not value.isascii() or not value.isdigit():
         return None
     yy, mo, dd, hh, mi, ss = (int(value.ljust(12, "0")[i : i + 2]) for i in range(0, 12, 2))
@@ -229,6 +236,8 @@ def _tlv_message_id(tlvs: Mapping[int, bytes]) -> str:
 
 def _tlv_status(tlvs: Mapping[int, bytes]) -> ReceiptStatus | None:
     raw = tlvs.get(TLV_MESSAGE_STATE, b"")
+    if len(raw) == 1:  # as the spec has it
+        return _MESSAGE_STATES.get(raw[0])
     if not 1 <= len(raw) <= 4:
         return None
     return MESSAGE_STATE_MAP.get(int.from_bytes(raw, "big"))

@@ -30,6 +30,7 @@ class RogueSmsc:
     submits: int = 0
     receipts_acked: int = 0
     nacks: list[int] = field(default_factory=list)  # generic_nack statuses received
+    dribble: int = 0  # > 0: answers leave in writes of this many octets, a pause apart
     _server: asyncio.Server | None = None
     _writers: set[asyncio.StreamWriter] = field(default_factory=set)
 
@@ -51,9 +52,10 @@ class RogueSmsc:
         try:
             while data := await reader.read(65536):
                 pdus.feed(data)
+                answers = []
                 while (pdu := pdus.next_pdu()) is not None:
-                    writer.write(self._answer(pdu))
-                await writer.drain()
+                    answers.append(self._answer(pdu))
+                await self._send(writer, b"".join(answers))
             self.hung_up += 1
         except ConnectionError:
             self.hung_up += 1
@@ -62,6 +64,15 @@ class RogueSmsc:
             writer.close()
             with contextlib.suppress(ConnectionError):
                 await writer.wait_closed()
+
+    async def _send(self, writer: asyncio.StreamWriter, data: bytes) -> None:
+        """All at once, or (``dribble``) cut anywhere, PDU boundaries included."""
+        step = self.dribble or len(data) or 1
+        for start in range(0, len(data), step):
+            writer.write(data[start : start + step])
+            await writer.drain()
+            if self.dribble:
+                await asyncio.sleep(0.001)
 
     def _answer(self, pdu: p.Pdu) -> bytes:
         command = pdu.command_id

@@ -59,7 +59,10 @@ class Batcher(Generic[T, R]):
     async def put(self, item: T) -> asyncio.Future[R]:
         """Queue an item, waiting for room (backpressure for internal producers)."""
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
-        await self._queue.put((item, future))
+        if self._queue.full():
+            await self._queue.put((item, future))
+        else:  # no coroutine to run: this is called for every message
+            self._queue.put_nowait((item, future))
         return future
 
     async def call(self, item: T) -> R:

@@ -21,10 +21,9 @@ import random
 import time
 from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import aiopg
 from redis.exceptions import ResponseError
@@ -64,8 +63,7 @@ class Throttle(Protocol):
     async def acquire(self, parts: int) -> None: ...
 
 
-@dataclass(frozen=True, slots=True)
-class Job:
+class Job(NamedTuple):  # a tuple: one is built for every message
     message: Outbound
     entries: tuple[Entry, ...]
     claimed_at: float = 0.0  # loop time of the claim: the lease runs from here
@@ -88,6 +86,7 @@ class Channels:
     def __init__(self, capacity: int, weights: Sequence[int]) -> None:
         self.capacity = capacity
         self._lanes: dict[Priority, deque[Job]] = {p: deque() for p in Priority}
+        self._ordered = [self._lanes[p] for p in Priority]  # by the picker's index
         self._picker = WeightedPicker(weights)
         self._has_work = asyncio.Event()
         self._has_room = asyncio.Event()
@@ -102,13 +101,22 @@ class Channels:
 
     async def get(self) -> Job:
         while True:
-            index = self._picker.pick([bool(self._lanes[p]) for p in Priority])
-            if index is not None:
-                job = self._lanes[Priority(index)].popleft()
+            lane = self._next_lane()
+            if lane is not None:
+                job = lane.popleft()
                 self._has_room.set()
                 return job
             self._has_work.clear()
             await self._has_work.wait()
+
+    def _next_lane(self) -> deque[Job] | None:
+        """The weighted pick; with one lane busy, that lane (the pick would choose it and
+        leave its counters as they were: skipped, as it runs for every message)."""
+        busy = [lane for lane in self._ordered if lane]
+        if len(busy) <= 1:
+            return busy[0] if busy else None
+        index = self._picker.pick([bool(lane) for lane in self._ordered])
+        return None if index is None else self._ordered[index]
 
     async def wait_for_room(self) -> None:
         self._has_room.clear()
@@ -247,8 +255,11 @@ class Dispatcher:
 
     # --- sending --------------------------------------------------------------------
     async def _send_loop(self) -> None:
+        task = asyncio.current_task()
+        assert task is not None
         while True:
-            raise_if_cancelling()  # a cancel lost in aiopg's wait_for
+            if task.cancelling():  # raise_if_cancelling(), without its look-up per message
+                raise asyncio.CancelledError
             job = await self.channels.get()
             self.in_flight += 1
             self._idle.clear()

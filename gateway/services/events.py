@@ -3,23 +3,28 @@
 One stream entry per committed batch (``v`` = format version, ``events`` = a JSON list of
 ``{id, client_id, status, at, provider?, error_code?, price?, parts?}``): one XADD per
 batch, not per message. ``price`` (a decimal string, all parts) and ``parts`` come once
-the message reached a provider: the campaign analytics add up its cost."""
+the message reached a provider: the campaign analytics add up its cost.
+
+The JSON is written by ``_event_json`` rather than ``json.dumps`` of a dict per event
+(~6 % of the dispatch path's CPU went there): the same text, byte for byte (a unit test
+compares them), each string value escaped by json's own C encoder."""
 
 from __future__ import annotations
 
-import json
 import logging
-from collections import Counter, defaultdict
 from collections.abc import Sequence
+from json.encoder import encode_basestring_ascii as _quoted
 
 from gateway.adapters.message_store import StatusEvent
 from gateway.adapters.redis_queue import RedisQueue
-from gateway.core.ids import id_time_ms
+from gateway.core.ids import EPOCH_MS, NODE_BITS, SEQ_BITS
 from gateway.core.lifecycle import State
 from gateway.metrics import families
 
 log = logging.getLogger("gateway.events")
 _TIMED = frozenset({State.SUBMITTED, State.DELIVERED, State.UNDELIVERABLE})
+_ID_SHIFT = NODE_BITS + SEQ_BITS  # an id's timestamp, as ``id_time_ms`` reads it
+_STATUS_JSON = {state: _quoted(state.label) for state in State}
 
 
 class EventPublisher:
@@ -32,7 +37,7 @@ class EventPublisher:
         if not events:
             return
         count_states(events)
-        entry = {"v": "1", "events": json.dumps([_fields(e) for e in events])}
+        entry = {"v": "1", "events": events_json(events)}
         try:
             await self._queue.publish([entry], self._maxlen)
         except Exception as exc:  # Redis down must not fail a committed batch
@@ -42,13 +47,16 @@ class EventPublisher:
 def count_states(events: Sequence[StatusEvent]) -> None:
     """Metrics for a committed batch: state changes by provider, and how long each message
     took from its accept (the id's timestamp) to the provider and to its receipt."""
-    changes = Counter((e.state, e.provider) for e in events)  # labels once per kind
+    changes: dict[tuple[State, str | None], int] = {}  # labels once per kind
+    trips: dict[tuple[State, str | None], list[float]] = {}
+    for e in events:
+        kind = (e.state, e.provider)
+        changes[kind] = changes.get(kind, 0) + 1
+        if e.state in _TIMED:
+            accepted = ((e.message_id >> _ID_SHIFT) + EPOCH_MS) / 1000
+            trips.setdefault(kind, []).append(e.at.timestamp() - accepted)
     for (state, provider), n in changes.items():
         families.MESSAGES.inc(state.label, provider or "none", by=n)
-    trips: dict[tuple[State, str | None], list[float]] = defaultdict(list)
-    for e in events:
-        if e.state in _TIMED:
-            trips[(e.state, e.provider)].append(e.at.timestamp() - id_time_ms(e.message_id) / 1000)
     for (state, provider), seconds in trips.items():
         if state is State.SUBMITTED:
             families.QUEUE_LATENCY.observe_many(seconds, provider or "none")
@@ -81,3 +89,26 @@ def _fields(event: StatusEvent) -> dict[str, str]:
     if event.parts is not None:
         fields["parts"] = str(event.parts)
     return fields
+
+
+def events_json(events: Sequence[StatusEvent]) -> str:
+    """``json.dumps([_fields(e) for e in events])``, written directly."""
+    return "[" + ", ".join([_event_json(e) for e in events]) + "]"
+
+
+def _event_json(event: StatusEvent) -> str:
+    """``json.dumps(_fields(event))``: ids and numbers are digits, the state a known label,
+    ``at`` an ISO date; the provider and the error code are escaped."""
+    text = (
+        f'{{"id": "{event.message_id}", "client_id": "{event.client_id}", '
+        f'"status": {_STATUS_JSON[event.state]}, "at": "{event.at.isoformat()}"'
+    )
+    if event.provider:
+        text += ', "provider": ' + _quoted(event.provider)
+    if event.error_code:
+        text += ', "error_code": ' + _quoted(event.error_code)
+    if event.price is not None:
+        text += f', "price": {_quoted(str(event.price))}'
+    if event.parts is not None:
+        text += f', "parts": "{event.parts}"'
+    return text + "}"

@@ -7,12 +7,10 @@ another dispatcher reclaims it (invariant 3).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 import aiopg
 
@@ -31,8 +29,7 @@ log = logging.getLogger("gateway.dispatch")
 Outcome = store.Submitted | store.Retry | store.FinalUpdate | None  # None: only ack
 
 
-@dataclass(frozen=True, slots=True)
-class Done:
+class Done(NamedTuple):  # a tuple: one is built for every message
     entries: tuple[Entry, ...]
     outcome: Outcome
 
@@ -58,10 +55,10 @@ class OutcomeWriter:
         """Queue an outcome and wait for its commit. A sender takes its next message only
         once this one's outcome is durable, so a crash resends at most the senders'
         in-flight work (invariant 3), never a backlog of outcomes not yet committed."""
-        future = await self.writer.put(done)
-        future.add_done_callback(_log_failure)
-        with contextlib.suppress(Exception):  # logged above; the lease brings it back
-            await future
+        try:
+            await self.writer.call(done)
+        except Exception as exc:  # the entries stay pending: another dispatcher reclaims them
+            log.error("outcomes could not be recorded: %r", exc)
 
     async def _flush(self, batch: Sequence[Done]) -> list[None]:
         submitted = [d.outcome for d in batch if isinstance(d.outcome, store.Submitted)]
@@ -113,9 +110,3 @@ def _count_cost(submitted: Sequence[store.Submitted]) -> None:
         cost[s.provider] = cost.get(s.provider, Decimal(0)) + s.price
     for provider, amount in cost.items():
         families.COST.inc(provider, by=float(amount))
-
-
-def _log_failure(future: object) -> None:
-    exc = future.exception() if not future.cancelled() else None  # type: ignore[attr-defined]
-    if exc is not None:  # the entries stay pending: another dispatcher reclaims them
-        log.error("outcomes could not be recorded: %r", exc)

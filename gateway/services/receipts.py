@@ -70,21 +70,17 @@ class ReceiptService:
         return self.offer(item)
 
     def offer(self, item: ReceiptIn) -> Ack:
+        """Its future fails with the batch that could not store it (the batcher logs that,
+        once a batch); the provider then asks its SMSC to deliver it again."""
         try:
-            future = self.writer.offer(item)
-        except QueueFull:
+            return self.writer.offer(item)
+        except QueueFull as exc:
             self.refused += 1  # refused, not lost: the SMSC is told to deliver it again
             families.RECEIPTS.inc("refused")
-            future = asyncio.get_running_loop().create_future()
-            future.set_exception(QueueFull("receipts"))
-        future.add_done_callback(self._done)
-        return future
-
-    def _done(self, future: Any) -> None:
-        if not future.cancelled() and future.exception() is not None:
-            log.warning(
-                "a receipt was not stored (%r); its SMSC will send it again", future.exception()
-            )
+            log.warning("a receipt was not stored (%r); its SMSC will send it again", exc)
+            future: Ack = asyncio.get_running_loop().create_future()
+            future.set_exception(exc)
+            return future
 
     async def _apply(self, batch: Sequence[ReceiptIn]) -> list[None]:
         async with self._pool.acquire() as conn, conn.cursor() as cur, cur.begin():

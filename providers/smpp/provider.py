@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -72,7 +73,7 @@ from providers.smpp._log import LOG
 from providers.smpp.bind import THROTTLING, Bind
 from providers.smpp.outbox import OutboundPart, Outcome
 from providers.smpp.pdu import DeliverSm, parse_deliver_sm
-from providers.smpp.segments import submit_bodies
+from providers.smpp.segments import BodyBuilder
 from providers.smpp.settings import SmppSettings
 from providers.smpp.status import (
     CLOSING,
@@ -101,6 +102,7 @@ class SmppProvider:
         self._on_receipt = on_receipt
         self._on_inbound = on_inbound
         self._binds = tuple(Bind(settings, n, self) for n in range(settings.binds))
+        self._builder = BodyBuilder(settings)
         self._accepting = False
         self._sweeper: asyncio.Task[None] | None = None
         self.dropped_inbound = 0  # MO parts with no on_inbound, and receipts without an id
@@ -115,12 +117,19 @@ class SmppProvider:
     @property
     def ready(self) -> bool:
         """Accepting and a transmitting bind is up (receipts wait at the SMSC meanwhile)."""
-        return self._accepting and any(bind.up for bind in self._binds)
+        if self._accepting:  # a loop, not any(): the router asks this for every message
+            for bind in self._binds:
+                if bind.up:
+                    return True
+        return False
 
     def capacity(self) -> int:
-        if not self._accepting:
-            return 0
-        return sum(bind.outbox.free for bind in self._binds if bind.up)
+        free = 0
+        if self._accepting:
+            for bind in self._binds:
+                if bind.up:
+                    free += bind.outbox.free
+        return free
 
     @property
     def in_flight(self) -> int:
@@ -203,7 +212,7 @@ class SmppProvider:
     def _bodies(self, submission: Submission) -> list[bytes]:
         """The submit_sm bodies as this account carries them (``segments``); raises
         ``ProviderPermanentError`` on too many parts or an address SMPP cannot carry."""
-        return submit_bodies(submission, self._settings)
+        return self._builder.bodies(submission)
 
     async def _send(self, body: bytes, submission: Submission) -> str:
         """Send one part; a throttled one again (its bind paused meanwhile), a few times."""
@@ -226,10 +235,13 @@ class SmppProvider:
         """The bind that is up and least loaded relative to its window."""
         if not self._accepting:
             raise temporary(CLOSING, f"{self.name} is not open")
-        up = [bind for bind in self._binds if bind.up]
-        if not up:
+        best, lightest = None, math.inf
+        for bind in self._binds:
+            if bind.up and (load := bind.outbox.load) < lightest:
+                best, lightest = bind, load
+        if best is None:
             raise temporary(NOT_BOUND, f"{self.name} is not bound", self._settings.reconnect_min)
-        return min(up, key=lambda bind: bind.outbox.load)
+        return best
 
     def reroute(self, parts: list[OutboundPart], error: Callable[[], ProviderError]) -> None:
         """Parts a lost bind never wrote: to the binds still up, or failed if there are none."""

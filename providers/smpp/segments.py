@@ -22,8 +22,8 @@ choose the TON/NPI configured for them. Every refusal is a ``ProviderPermanentEr
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from types import MappingProxyType
+from typing import NamedTuple
 
 from providers.base import ProviderPermanentError, Submission
 from providers.encoding import (
@@ -38,9 +38,9 @@ from providers.encoding import (
 from providers.smpp.pdu import (
     TLV_MESSAGE_PAYLOAD,
     absolute_time,
+    address_octets,
     sar_tlvs,
     submit_sm_body,
-    submit_sm_head,
     tlv,
 )
 from providers.smpp.settings import (
@@ -55,8 +55,7 @@ from providers.smpp.settings import (
 from providers.smpp.status import BAD_ADDRESS, TOO_MANY_PARTS
 
 
-@dataclass(frozen=True, slots=True)
-class Part:
+class Part(NamedTuple):  # a tuple: one is built for every part sent
     """What differs between the submit_sm of one message: flags, octets, TLVs."""
 
     esm_class: int
@@ -66,16 +65,48 @@ class Part:
 
 def submit_bodies(submission: Submission, settings: SmppSettings) -> list[bytes]:
     """Every submit_sm body of ``submission``, in order; raises ``ProviderPermanentError``."""
-    text = _encode(submission.text, settings)
-    head = _head(submission, settings)
-    validity = absolute_time(submission.expires_at) if submission.expires_at else ""
-    receipt = int(settings.registered_delivery) if submission.want_receipt else 0
-    return [
-        submit_sm_body(
-            head, p.esm_class, text.data_coding, p.short_message, validity, receipt, p.tlvs
-        )
-        for p in carry(text.payloads, submission.message_id, settings)
-    ]
+    return BodyBuilder(settings).bodies(submission)
+
+
+class BodyBuilder:
+    """``submit_bodies`` for one account, which keeps each sender's address octets: an
+    account sends from a few senders, and the sender's checks cost as much as the rest of
+    the head (this runs for every message)."""
+
+    _MAX_SENDERS = 1024
+
+    def __init__(self, settings: SmppSettings) -> None:
+        self.settings = settings
+        self._senders: dict[str, bytes] = {}
+
+    def bodies(self, submission: Submission) -> list[bytes]:
+        s = self.settings
+        text = _encode(submission.text, s)
+        head = self._head(submission)
+        validity = absolute_time(submission.expires_at) if submission.expires_at else ""
+        receipt = int(s.registered_delivery) if submission.want_receipt else 0
+        return [
+            submit_sm_body(
+                head, p.esm_class, text.data_coding, p.short_message, validity, receipt, p.tlvs
+            )
+            for p in carry(text.payloads, submission.message_id, s)
+        ]
+
+    def _head(self, submission: Submission) -> bytes:
+        s = self.settings
+        try:
+            sender = self._senders.get(submission.source) or self._sender(submission.source)
+            recipient = address_octets(destination(submission.destination, s))
+            return s.service_type.encode("ascii") + b"\0" + sender + recipient
+        except ValueError as exc:
+            raise ProviderPermanentError(BAD_ADDRESS, str(exc)) from None
+
+    def _sender(self, sender: str) -> bytes:
+        octets = address_octets(source(sender, self.settings))
+        if len(self._senders) >= self._MAX_SENDERS:
+            self._senders.clear()
+        self._senders[sender] = octets
+        return octets
 
 
 def carry(payloads: tuple[bytes, ...], ref: int, settings: SmppSettings) -> tuple[Part, ...]:
@@ -112,15 +143,6 @@ def _encode(text: str, s: SmppSettings) -> TextParts:
         return encode_text(text, s.gsm_data_coding, s.ucs2_data_coding, udh, s.max_parts)
     except TooManyParts as exc:
         raise ProviderPermanentError(TOO_MANY_PARTS, str(exc)) from None
-
-
-def _head(submission: Submission, s: SmppSettings) -> bytes:
-    try:
-        sender = source(submission.source, s)
-        recipient = destination(submission.destination, s)
-    except ValueError as exc:
-        raise ProviderPermanentError(BAD_ADDRESS, str(exc)) from None
-    return submit_sm_head(s.service_type, sender, recipient)
 
 
 def _by_udh(payloads: tuple[bytes, ...], ref: int, bits: int) -> tuple[Part, ...]:

@@ -130,3 +130,22 @@ async def test_a_truncated_pdu_holds_its_session_only_until_the_link_check(
         await provider.close()
     assert isinstance(first, ProviderTemporaryError)  # timed out or link lost: sent again
     assert isinstance(second, SubmitResult)
+
+
+@pytest.mark.parametrize("octets", [1, 7, 45])
+async def test_pdus_cut_anywhere_by_the_network_are_read_whole(
+    rogue: RogueSmsc, octets: int
+) -> None:
+    """The receive loop frames PDUs out of whatever the reads return: a PDU in pieces,
+    several in one read, a read that ends inside a header."""
+    rogue.dribble = octets
+    receipts: list[Receipt] = []
+    provider = await _provider(rogue, receipts)
+    try:
+        outcomes = await asyncio.gather(*(provider.submit(_submission(n)) for n in range(1, 9)))
+        await eventually(lambda: len(receipts) == 8 and rogue.receipts_acked == 8)
+    finally:
+        await provider.close()
+    ids = {outcome.part_ids[0] for outcome in outcomes}
+    assert len(ids) == 8 and {r.provider_message_id for r in receipts} == ids
+    assert provider.snapshot().malformed_pdus == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import struct
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 
 import pytest
 from hypothesis import given
@@ -14,6 +15,7 @@ from loadtest import smpp_pdu as p
 from loadtest.smpp_pdu import CommandId, PduError, ShortMessage, Status
 from providers.smpp.pdu import (
     TLV_MESSAGE_PAYLOAD,
+    absolute_time,
     sar_tlvs,
     submit_sm_body,
     submit_sm_head,
@@ -352,3 +354,14 @@ def test_provider_builders_refuse_what_smpp_cannot_carry() -> None:
     with pytest.raises(ValueError, match="0x0424"):
         tlv(TLV_MESSAGE_PAYLOAD, b"x" * 0x10000)
     assert len(tlv(TLV_MESSAGE_PAYLOAD, b"x" * 0xFFFF)) == 4 + 0xFFFF
+
+
+@given(
+    st.datetimes(datetime(2000, 1, 1), datetime(2099, 12, 31)),
+    st.sampled_from([None, UTC, timezone(timedelta(hours=-5)), timezone(timedelta(hours=3))]),
+)
+def test_absolute_time_is_smpp_absolute_time_in_utc(moment: datetime, zone: tzinfo | None) -> None:
+    moment = moment.replace(tzinfo=zone)
+    utc = moment.astimezone(UTC) if zone else moment
+    expected = utc.strftime("%y%m%d%H%M%S") + str(utc.microsecond // 100_000) + "00+"
+    assert absolute_time(moment) == expected
