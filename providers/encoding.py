@@ -270,6 +270,16 @@ def _split(text: str, encoding: Encoding, udh_octets: int, max_parts: int) -> tu
 
 def _limits(encoding: Encoding, udh_octets: int) -> tuple[int, int]:
     """Units in one whole SMS, and in one part that also carries ``udh_octets`` of UDH."""
+    found = _LIMITS.get((encoding, udh_octets))
+    if found is None:  # a memo: analyse runs per accepted message, on a few pairs
+        found = _LIMITS[encoding, udh_octets] = _limits_of(encoding, udh_octets)
+    return found
+
+
+_LIMITS: dict[tuple[Encoding, int], tuple[int, int]] = {}
+
+
+def _limits_of(encoding: Encoding, udh_octets: int) -> tuple[int, int]:
     if encoding in (Encoding.GSM7, Encoding.IA5):
         # the septets start at the first septet boundary after the UDH (fill bits)
         return 160, 160 - -(-8 * udh_octets // 7)

@@ -50,29 +50,40 @@ def _fail(field: str, message: str, code: str = "invalid") -> Invalid:
 
 
 def parse_message(data: Any, ctx: Context, prefix: str = "") -> NewMessage:
-    """Validate one message object; raises ``Invalid`` naming the first bad field."""
+    """Validate one message object; raises ``Invalid`` naming the first bad field, after
+    ``prefix`` (e.g. ``messages[3].``: joined only on failure, a batch is mostly good)."""
     if not isinstance(data, Mapping):
         raise _fail(prefix.rstrip(".") or "body", "must be a JSON object")
-    unknown = sorted(set(data) - FIELDS)
-    if unknown:
-        raise _fail(prefix + (unknown[0] or '""'), "unknown field", "unknown_field")
-    text = _text(data.get("text"), prefix + "text")
+    try:
+        return _message(data, ctx)
+    except Invalid as exc:
+        if not prefix:
+            raise
+        error = exc.error
+        raise Invalid(FieldError(prefix + error.field, error.message, error.code)) from None
+
+
+def _message(data: Mapping[str, Any], ctx: Context) -> NewMessage:
+    if not FIELDS.issuperset(data):
+        unknown = sorted(set(data) - FIELDS)
+        raise _fail(unknown[0] or '""', "unknown field", "unknown_field")
+    text = _text(data.get("text"), "text")
     info = analyse(text)
     if info.parts > ctx.max_parts:
-        raise _fail(prefix + "text", f"needs {info.parts} parts, the limit is {ctx.max_parts}")
-    send_at = _time(data.get("send_at"), prefix + "send_at", ctx)
+        raise _fail("text", f"needs {info.parts} parts, the limit is {ctx.max_parts}")
+    send_at = _time(data.get("send_at"), "send_at", ctx)
     return NewMessage(
         client_id=ctx.client_id,
-        destination=_destination(data.get("to"), prefix + "to", ctx.default_region),
-        sender=_sender(data.get("from", ctx.default_sender), prefix + "from", ctx),
+        destination=_destination(data.get("to"), "to", ctx.default_region),
+        sender=_sender(data.get("from", ctx.default_sender), "from", ctx),
         text=text,
-        priority=_priority(data.get("priority", "transactional"), prefix + "priority"),
+        priority=_priority(data.get("priority", "transactional"), "priority"),
         encoding=info.encoding.value,
         parts=info.parts,
-        client_ref=_client_ref(data.get("client_ref"), prefix + "client_ref"),
+        client_ref=_client_ref(data.get("client_ref"), "client_ref"),
         send_at=send_at,
-        expires_at=_expiry(data.get("validity"), prefix + "validity", send_at or ctx.now, ctx),
-        callback_url=_callback(data, prefix + "callback_url", ctx),
+        expires_at=_expiry(data.get("validity"), "validity", send_at or ctx.now, ctx),
+        callback_url=_callback(data, "callback_url", ctx),
     )
 
 
@@ -110,7 +121,7 @@ SENDER_RULE = "an alphanumeric sender of up to 11 characters or up to 15 digits"
 
 
 def valid_sender_id(value: str) -> bool:
-    return bool(_NUMERIC_SENDER.match(value) or _ALNUM_SENDER.match(value))
+    return bool(_ALNUM_SENDER.match(value) or _NUMERIC_SENDER.match(value))
 
 
 def _sender(value: Any, field: str, ctx: Context) -> str:
@@ -124,9 +135,13 @@ def _sender(value: Any, field: str, ctx: Context) -> str:
 
 
 def _priority(value: Any, field: str) -> Priority:
-    if isinstance(value, str) and value.upper() in Priority.__members__:
-        return Priority[value.upper()]
-    raise _fail(field, "one of otp, transactional, bulk")
+    found = _PRIORITIES.get(value.upper()) if isinstance(value, str) else None
+    if found is None:
+        raise _fail(field, "one of otp, transactional, bulk")
+    return found
+
+
+_PRIORITIES: dict[str, Priority] = dict(Priority.__members__)
 
 
 def _client_ref(value: Any, field: str) -> str | None:

@@ -15,12 +15,15 @@ request leaves nothing behind: no row, no charge, no count. In order:
    order (402), then inserts the accepted rows and debits their holds.
 5. After the commit the immediate messages are XADDed to their priority stream and
    marked ``in_queue``; if the process dies in between, the sweeper enqueues them once
-   ``due_at`` has passed.
+   ``due_at`` has passed. A committed chunk goes to the enqueuer as one item (a future
+   per message cost more than its XADD).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -44,6 +47,9 @@ from gateway.metrics import families
 from gateway.settings import DispatchSettings, StoreSettings
 
 log = logging.getLogger("gateway.submit")
+
+Queued = tuple[tuple[int, Priority], ...]  # one committed chunk's immediate messages
+ENQUEUE_MESSAGES = 2000  # per XADD pipeline, about: whole chunks of up to ``batch_rows``
 
 Quoter = Callable[[str, int, Priority], Decimal | None]
 """(destination E.164, parts, priority) → the hold for the message: parts × the highest
@@ -69,12 +75,6 @@ class Balance:
 
 
 @dataclass(frozen=True, slots=True)
-class _Stored:
-    id: int
-    duplicate: bool
-
-
-@dataclass(frozen=True, slots=True)
 class _Request:
     rows: tuple[message_store.Row, ...]  # (our id, message, hold)
     billed: bool  # False: known not billed, no funds transaction needed
@@ -87,7 +87,7 @@ class _Request:
 
 @dataclass(frozen=True, slots=True)
 class _Written:
-    stored: tuple[_Stored, ...] = ()
+    stored: tuple[int, ...] = ()  # the stored id of each row: another one for a duplicate
     refused: Verdict | None = None
     failure: Exception | None = None
 
@@ -115,8 +115,14 @@ class SubmitService:
         self.writer: Batcher[_Request, _Written] = Batcher(
             "accept", self._write, store.batch_rows, store.batch_wait_ms / 1000, store.pending_limit
         )
-        self.enqueuer: Batcher[tuple[int, NewMessage], None] = Batcher(
-            "enqueue", self._enqueue, 2000, 0.002, store.pending_limit * 2
+        self._enqueue_limit = store.pending_limit * 2  # messages awaiting their XADD
+        self._enqueueing = 0
+        self.enqueuer: Batcher[Queued, None] = Batcher(
+            "enqueue",
+            self._enqueue,
+            max(1, ENQUEUE_MESSAGES // store.batch_rows),
+            0.002,
+            self._enqueue_limit,  # in chunks: the bound in messages above binds first
         )
 
     async def accept(
@@ -131,30 +137,37 @@ class SubmitService:
         if self._pending + len(messages) > self._pending_limit:  # no 503 for half a request
             raise Overloaded("the gateway is at capacity, retry shortly", 1.0)
         taken = await self._take(messages[0].client_id, limits, len(messages))
+        billed = limits is None or limits.billed
         try:
-            stored = await self._write_request(messages, limits is None or limits.billed)
+            request = _Request(self._rows(messages, billed), billed)
+            stored = await self._write_request(request)
         except Exception:
             await self._give_back(taken, len(messages))
             raise
-        duplicates = sum(s.duplicate for s in stored)
+        rows = request.rows
+        accepted = [
+            Accepted(sid, m, sid != mid) for (mid, m, _), sid in zip(rows, stored, strict=True)
+        ]
+        duplicates = sum(a.duplicate for a in accepted)
         if duplicates:  # not sent again: they do not count against the quota
             await self._give_back(taken, duplicates, tokens=False)
-        return [Accepted(s.id, m, s.duplicate) for m, s in zip(messages, stored, strict=True)]
+        return accepted
 
-    async def _write_request(
-        self, messages: Sequence[NewMessage], billed: bool
-    ) -> tuple[_Stored, ...]:
-        rows = tuple((self._ids.next(), m, self._hold(m) if billed else None) for m in messages)
-        request = _Request(rows, billed)
+    def _rows(self, messages: Sequence[NewMessage], billed: bool) -> tuple[message_store.Row, ...]:
+        if not billed:
+            return tuple((self._ids.next(), m, None) for m in messages)
+        return tuple((self._ids.next(), m, self._hold(m)) for m in messages)
+
+    async def _write_request(self, request: _Request) -> tuple[int, ...]:
         try:
             future = self.writer.offer(request)
         except QueueFull:
             raise Overloaded("the gateway is at capacity, retry shortly", 1.0) from None
-        self._pending += len(messages)
+        self._pending += len(request.rows)
         try:
             written = await future
         finally:
-            self._pending -= len(messages)
+            self._pending -= len(request.rows)
         if written.refused is not None:
             raise InsufficientFunds(written.refused.needed, written.refused.available)
         if written.failure is not None:  # most likely not committed; client_ref makes a retry safe
@@ -200,10 +213,11 @@ class SubmitService:
         except Exception as exc:  # these callers get it; the other chunks may have committed
             log.warning("accept: %d requests failed: %r", len(chunk), exc)
             return [_Written(failure=exc)] * len(chunk)
-        fresh = [(mid, m) for r in chunk for mid, m, _ in r.rows if mid in new]
-        for mid, message in fresh:
-            if message.send_at is None:
-                self._fire_enqueue((mid, message))
+        rows = _rows(chunk)
+        fresh = rows if len(new) == len(rows) else [row for row in rows if row[0] in new]
+        queued = tuple((mid, m.priority) for mid, m, _ in fresh if m.send_at is None)
+        if queued:
+            self._fire_enqueue(queued)
         _count_accepted(fresh)
         return written
 
@@ -236,27 +250,41 @@ class SubmitService:
         await billing_store.post(cur, holds, locked=True)
         return _results(chunk, decision.verdicts, inserted.ids), inserted.new
 
-    def _fire_enqueue(self, row: tuple[int, NewMessage]) -> None:
-        try:
-            self.enqueuer.offer(row).add_done_callback(_ignore)
-        except QueueFull:  # the sweeper enqueues it after the grace period
-            log.warning(
-                "enqueue buffer full; message %d left to the sweeper",
-                row[0],
-                extra={"message_id": row[0]},
-            )
+    def _fire_enqueue(self, queued: Queued) -> None:
+        """A committed chunk to the enqueuer, if its buffer (bounded in messages) has room;
+        else the sweeper enqueues them after the grace period."""
+        n, future = len(queued), None
+        if self._enqueueing + n <= self._enqueue_limit:
+            with contextlib.suppress(QueueFull):
+                future = self.enqueuer.offer(queued)
+        if future is None:
+            _left_to_sweeper(queued)
+            return
+        self._enqueueing += n
+        future.add_done_callback(functools.partial(self._enqueued, n))
 
-    async def _enqueue(self, rows: Sequence[tuple[int, NewMessage]]) -> list[None]:
-        await message_store.enqueue(self._queue, self._pool, [(mid, m.priority) for mid, m in rows])
-        return [None] * len(rows)
+    def _enqueued(self, n: int, future: asyncio.Future[None]) -> None:
+        self._enqueueing -= n
+        _ignore(future)
+
+    async def _enqueue(self, chunks: Sequence[Queued]) -> list[None]:
+        await message_store.enqueue(self._queue, self._pool, [q for c in chunks for q in c])
+        return [None] * len(chunks)
 
 
-def _count_accepted(fresh: Sequence[tuple[int, NewMessage]]) -> None:
-    accepted = Counter(m.priority.label for _, m in fresh)
+def _left_to_sweeper(queued: Queued) -> None:
+    log.warning("enqueue buffer full; %d messages left to the sweeper", len(queued))
+    if log.isEnabledFor(logging.DEBUG):
+        for mid, _ in queued:
+            log.debug("left to the sweeper", extra={"message_id": mid})
+
+
+def _count_accepted(fresh: Sequence[message_store.Row]) -> None:
+    accepted = Counter(m.priority for _, m, _ in fresh)
     for priority, n in accepted.items():
-        families.MESSAGES_ACCEPTED.inc(priority, by=n)
+        families.MESSAGES_ACCEPTED.inc(priority.label, by=n)
     if log.isEnabledFor(logging.DEBUG):  # a line per message: for tracing one, not for prod
-        for mid, m in fresh:
+        for mid, m, _ in fresh:
             log.debug("accepted", extra={"message_id": mid, "priority": m.priority.label})
 
 
@@ -294,9 +322,7 @@ def _results(
     chunk: Sequence[_Request], verdicts: Sequence[Verdict], ids: dict[int, int]
 ) -> list[_Written]:
     return [
-        _Written(tuple(_Stored(ids[mid], ids[mid] != mid) for mid, _, _ in r.rows))
-        if v.accepted
-        else _Written(refused=v)
+        _Written(tuple([ids[mid] for mid, _, _ in r.rows])) if v.accepted else _Written(refused=v)
         for r, v in zip(chunk, verdicts, strict=True)
     ]
 
