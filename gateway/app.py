@@ -231,7 +231,7 @@ class Gateway:
             throttles,
         )
         self._outcomes = outcomes
-        self._spawn(outcomes.writer.run(), "outcomes-writer")
+        self._spawn(outcomes.run(), "outcomes-writers")
         self._spawn(self.dispatcher.run(), "dispatcher")
         self._spawn(self._publish_pool_state(), "pool-state")
 
@@ -370,7 +370,7 @@ class Gateway:
             self.inbound.writer,
         ]
         if self.dispatcher is not None:
-            writers.append(self._outcomes.writer)
+            writers += self._outcomes.writers
         await asyncio.gather(*(w.drained(deadline_s) for w in writers))
 
     async def authenticate(self, api_key: str) -> Client | None:

@@ -7,6 +7,7 @@ another dispatcher reclaims it (invariant 3).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
@@ -19,12 +20,14 @@ from gateway.adapters.batching import Batcher
 from gateway.adapters.failures import raise_if_cancelling
 from gateway.adapters.receipt_store import apply_receipts
 from gateway.adapters.redis_queue import Entry, RedisQueue
+from gateway.core.message import Priority
 from gateway.core.receipts import AUTO, IdForms, early_keys
 from gateway.metrics import families
 from gateway.services.events import EventPublisher
 from gateway.services.receipts import early_receipts
 
 log = logging.getLogger("gateway.dispatch")
+EXPRESS_ROWS = 100
 
 Outcome = store.Submitted | store.Retry | store.FinalUpdate | None  # None: only ack
 
@@ -50,13 +53,28 @@ class OutcomeWriter:
         self.writer: Batcher[Done, None] = Batcher(
             "outcomes", self._flush, batch_rows, 0.004, 100_000, retry_for=120.0
         )
+        # OTPs commit in their own small groups, beside the bulk's: behind a flush of
+        # 500 bulk outcomes an OTP waited for it and for its own turn (p99 626 ms from
+        # accept to submitted under a bulk load). The two lock disjoint message rows
+        # first, each in id order, then shared locks in sorted order: no cycle.
+        self.express: Batcher[Done, None] = Batcher(
+            "outcomes-otp", self._flush, EXPRESS_ROWS, 0.001, 10_000, retry_for=120.0
+        )
+
+    @property
+    def writers(self) -> tuple[Batcher[Done, None], ...]:
+        return (self.writer, self.express)
+
+    async def run(self) -> None:
+        await asyncio.gather(self.writer.run(), self.express.run())
 
     async def record(self, done: Done) -> None:
         """Queue an outcome and wait for its commit. A sender takes its next message only
         once this one's outcome is durable, so a crash resends at most the senders'
         in-flight work (invariant 3), never a backlog of outcomes not yet committed."""
+        otp = bool(done.entries) and done.entries[0].priority is Priority.OTP
         try:
-            await self.writer.call(done)
+            await (self.express if otp else self.writer).call(done)
         except Exception as exc:  # the entries stay pending: another dispatcher reclaims them
             log.error("outcomes could not be recorded: %r", exc)
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from gateway.adapters.redis_queue import Entry
 from gateway.core.message import Outbound, Priority
-from gateway.services.dispatch import FULL_LANE_BLOCK_MS, Channels, Job, block_for
+from gateway.services.dispatch import FULL_LANE_BLOCK_MS, Channels, Job, block_for, urgent_first
 
 
 def job(n: int, priority: Priority) -> Job:
@@ -29,3 +30,15 @@ def test_a_full_lane_keeps_reads_from_blocking_long() -> None:
     assert block_for(busy) == FULL_LANE_BLOCK_MS
     idle = {Priority.OTP: 500, Priority.TRANSACTIONAL: 500, Priority.BULK: 500}
     assert block_for(idle) == 1000
+
+
+def test_otp_entries_are_claimed_in_a_group_of_their_own_first() -> None:
+    def entry(n: int, priority: Priority) -> Entry:
+        return Entry(priority, f"{n}-0".encode(), n)
+
+    mixed = [entry(1, Priority.BULK), entry(2, Priority.OTP), entry(3, Priority.TRANSACTIONAL)]
+    groups = urgent_first(mixed)
+    assert [[e.message_id for e in g] for g in groups] == [[2], [1, 3]]
+    bulk_only = [entry(4, Priority.BULK)]
+    assert urgent_first(bulk_only) == [bulk_only]
+    assert urgent_first([]) == []
