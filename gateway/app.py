@@ -189,8 +189,7 @@ class Gateway:
         spawn = self._spawn
         spawn(self._flush_metrics(), "metrics")
         if "api" in self.roles:
-            spawn(self.submit.writer.run(), "accept-writer")
-            spawn(self.submit.enqueuer.run(), "enqueuer")
+            spawn(self.submit.run(), "accept-writers")
         if self.roles & {"api", "dispatch"}:  # HTTP providers post to the API
             spawn(self.receipts.writer.run(), "receipts-writer")
             spawn(self.inbound.run(), "inbound")
@@ -364,8 +363,7 @@ class Gateway:
 
     async def _flush_writers(self, deadline_s: float) -> None:
         writers: list[Batcher[Any, Any]] = [
-            self.submit.writer,
-            self.submit.enqueuer,
+            *self.submit.writers,
             self.receipts.writer,
             self.inbound.writer,
         ]

@@ -92,6 +92,7 @@ SIMULATOR_COUNTERS = ("binds", "sessions_open", "submits", "resp_ok", "throttled
                       "receipts_sent", "receipts_pending", "receipts_redelivered",
                       "receipt_drops", "deliver_sm_resp")  # fmt: skip
 OTP_IN_FLIGHT = 64  # OTP requests in flight at most beside a bulk
+GATEWAY_CHILDREN = ("gateway", "dispatch")  # ``dispatch`` with --split only
 MAIN, OTP = [1, 2], [0]  # priorities: the main load, and the OTPs beside a bulk
 
 
@@ -107,11 +108,13 @@ class Options:
     stall_s: float = 60.0
     raw_messages: int = 100_000  # 0: no raw ceiling
     redis_cluster: bool = False  # a local 3-primary Redis Cluster instead of REDIS_URL
+    split: bool = False  # the API process(es) apart from one for dispatch, webhooks, sweeper
 
     def params(self) -> dict[str, Any]:
         s = self.scenario
-        return {"count": s.count, "procs": self.procs, "batch": s.batch, "binds": self.binds,
-                "window": self.window, "concurrency": s.concurrency, "rate": s.rate}  # fmt: skip
+        return {"count": s.count, "procs": self.procs, "split": self.split, "batch": s.batch,
+                "binds": self.binds, "window": self.window, "concurrency": s.concurrency,
+                "rate": s.rate}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -161,11 +164,22 @@ class Fleet:
     def start_gateway(self, config: Path, urls: ServerUrls, options: Options, port: int) -> None:
         """Up when ready; for ``backlog``, when the API answers (no provider is up yet)."""
         env = {"DATABASE_URL": urls.database_url, "REDIS_URL": urls.redis_url}
-        argv = ["-m", "smsgw.cli", "--config", str(config), "run", "--procs", str(options.procs)]
-        child = self.children["gateway"] = spawn("gateway", argv, self.log_dir, env)
+        run = ["-m", "smsgw.cli", "--config", str(config), "run", "--procs", str(options.procs)]
+        roles = ["--role", "api"] if options.split else []
+        child = self.children["gateway"] = spawn("gateway", run + roles, self.log_dir, env)
+        if options.split:  # one process for the rest: dispatch, callbacks and the sweeper
+            rest = ("dispatch", "webhooks", "sweeper")
+            split = [*run[:-1], "1", *(arg for role in rest for arg in ("--role", role))]
+            self.children["dispatch"] = spawn("dispatch", split, self.log_dir, env)
         probe = "health" if options.scenario.providers_late else "ready"
         wait_for_http(child, f"http://127.0.0.1:{port}/v1/{probe}", timeout=120.0)
         self.sampler.track("gateway", child.pid)
+        if options.split:
+            self.sampler.track("dispatch", self.children["dispatch"].pid)
+
+    def stop_gateway(self) -> None:
+        for name in GATEWAY_CHILDREN:
+            self.stop(name)
 
     def track_servers(self, urls: ServerUrls) -> None:
         """PostgreSQL (the postmaster and its backends) and Redis, when on loopback: on
@@ -191,9 +205,9 @@ class Fleet:
 
     def stop_all(self) -> None:
         self.sampler.discover()  # every descendant, to find any that outlives its parent
-        for name in ("gateway", "smsc"):
+        for name in (*GATEWAY_CHILDREN, "smsc"):
             self.stop(name)
-        for proc in self.sampler.leftovers({"gateway", "smsc"}):
+        for proc in self.sampler.leftovers({*GATEWAY_CHILDREN, "smsc"}):
             proc.kill()
 
 
@@ -247,7 +261,7 @@ async def _bench(options: Options, urls: ServerUrls, fleet: Fleet, work: Path) -
             stats = await _measure(current, pool, fleet, http_port, hook_port, smsc_port)
             await asyncio.sleep(1.5)  # one more line of the simulator's counters
             simulator = fleet.simulator_stats()
-            await asyncio.to_thread(fleet.stop, "gateway")  # the simulator sends receipts
+            await asyncio.to_thread(fleet.stop_gateway)  # the simulator sends receipts
             raw = await raw_ceiling(options, smsc_port)  # to every bind of one system_id
             return replace(_report(current, stats, fleet.sampler, raw), simulator=simulator)
     finally:
@@ -554,6 +568,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("scenario", choices=sorted(SCENARIOS))
     parser.add_argument("--count", type=int, help="messages (default: the scenario's)")
     parser.add_argument("--procs", type=int, default=1, help="gateway processes")
+    parser.add_argument(
+        "--split", action="store_true", help="the API apart from one process for the rest"
+    )
     parser.add_argument("--concurrency", type=int, help="closed-loop clients (in flight)")
     parser.add_argument("--rate", type=float, help="open loop: messages/s offered")
     parser.add_argument("--binds", type=int, default=1, help="SMPP binds per process")
@@ -576,7 +593,8 @@ def options_from(args: argparse.Namespace) -> Options:
     )
     raw = min(scenario.count, 200_000) if args.raw_messages is None else args.raw_messages
     return Options(scenario, args.procs, args.binds, args.window, args.receipt_delay,
-                   args.json, args.timeout, args.stall, raw, args.redis_cluster)  # fmt: skip
+                   args.json, args.timeout, args.stall, raw, args.redis_cluster,
+                   args.split)  # fmt: skip
 
 
 def _interrupt(fleet: Fleet, signum: int, frame: object) -> NoReturn:

@@ -80,6 +80,11 @@ def block_for(room: Mapping[Priority, int]) -> int:
     return 1000 if all(room.values()) else FULL_LANE_BLOCK_MS
 
 
+def otp_senders(senders: int) -> int:
+    """How many of ``senders`` take OTPs only: an eighth, at most 16, none below 16."""
+    return min(16, senders // 8) if senders >= 16 else 0
+
+
 def urgent_first(entries: list[Entry]) -> list[list[Entry]]:
     """The OTP entries of a read as a group before the others (none empty)."""
     urgent = [e for e in entries if e.priority is Priority.OTP]
@@ -97,6 +102,7 @@ class Channels:
         self._ordered = [self._lanes[p] for p in Priority]  # by the picker's index
         self._picker = WeightedPicker(weights)
         self._has_work = asyncio.Event()
+        self._has_otp = asyncio.Event()
         self._has_room = asyncio.Event()
         self._has_room.set()
 
@@ -106,6 +112,18 @@ class Channels:
     def put(self, job: Job) -> None:
         self._lanes[job.message.priority].append(job)
         self._has_work.set()
+        if job.message.priority is Priority.OTP:
+            self._has_otp.set()
+
+    async def get_otp(self) -> Job:
+        """The next OTP job only (the senders kept for OTPs)."""
+        lane = self._lanes[Priority.OTP]
+        while not lane:
+            self._has_otp.clear()
+            await self._has_otp.wait()
+        job = lane.popleft()
+        self._has_room.set()
+        return job
 
     async def get(self) -> Job:
         while True:
@@ -176,8 +194,12 @@ class Dispatcher:
                 tasks.create_task(self._read_loop()),
                 tasks.create_task(self._reclaim_loop()),
             ]
-            for _ in range(self.senders):
-                tasks.create_task(self._send_loop())
+            # A few of the senders take OTPs only: under a bulk load every other sender
+            # waits for its bulk outcome's commit, and an OTP would wait for one to come
+            # free. Taken from the total, so the in-flight bound stays the same.
+            otp_only = otp_senders(self.senders)
+            for n in range(self.senders):
+                tasks.create_task(self._send_loop(otp_only=n < otp_only))
 
     # --- reading --------------------------------------------------------------------
     async def _read_loop(self) -> None:
@@ -264,13 +286,14 @@ class Dispatcher:
                 await self._admit_or_leave(entries)
 
     # --- sending --------------------------------------------------------------------
-    async def _send_loop(self) -> None:
+    async def _send_loop(self, otp_only: bool = False) -> None:
         task = asyncio.current_task()
         assert task is not None
+        get = self.channels.get_otp if otp_only else self.channels.get
         while True:
             if task.cancelling():  # raise_if_cancelling(), without its look-up per message
                 raise asyncio.CancelledError
-            job = await self.channels.get()
+            job = await get()
             self.in_flight += 1
             self._idle.clear()
             traced = MESSAGE_ID.set(job.message.id)  # on every line logged while sending

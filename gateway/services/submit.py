@@ -49,6 +49,7 @@ from gateway.settings import DispatchSettings, StoreSettings
 log = logging.getLogger("gateway.submit")
 
 Queued = tuple[tuple[int, Priority], ...]  # one committed chunk's immediate messages
+EXPRESS_REQUESTS = 100  # OTP requests per group commit of their own
 ENQUEUE_MESSAGES = 2000  # per XADD pipeline, about: whole chunks of up to ``batch_rows``
 
 Quoter = Callable[[str, int, Priority], Decimal | None]
@@ -78,6 +79,10 @@ class Balance:
 class _Request:
     rows: tuple[message_store.Row, ...]  # (our id, message, hold)
     billed: bool  # False: known not billed, no funds transaction needed
+
+    @property
+    def urgent(self) -> bool:
+        return all(m.priority is Priority.OTP for _, m, _ in self.rows)
 
     def items(self) -> list[billing.Item]:
         return [
@@ -124,6 +129,22 @@ class SubmitService:
             0.002,
             self._enqueue_limit,  # in chunks: the bound in messages above binds first
         )
+        # OTP requests commit and enqueue in small groups of their own: behind a bulk
+        # load's 1000-message requests an OTP waited for their INSERTs and XADDs first
+        # (OTP accept p99 171 ms with a bulk intake of 16,000/s).
+        self.express: Batcher[_Request, _Written] = Batcher(
+            "accept-otp", self._write, EXPRESS_REQUESTS, 0.001, store.pending_limit
+        )
+        self.express_enqueuer: Batcher[Queued, None] = Batcher(
+            "enqueue-otp", self._enqueue, EXPRESS_REQUESTS, 0.001, self._enqueue_limit
+        )
+
+    @property
+    def writers(self) -> tuple[Batcher[Any, Any], ...]:
+        return (self.writer, self.enqueuer, self.express, self.express_enqueuer)
+
+    async def run(self) -> None:
+        await asyncio.gather(*(w.run() for w in self.writers))
 
     async def accept(
         self, messages: Sequence[NewMessage], limits: Limits | None = None
@@ -160,7 +181,7 @@ class SubmitService:
 
     async def _write_request(self, request: _Request) -> tuple[int, ...]:
         try:
-            future = self.writer.offer(request)
+            future = (self.express if request.urgent else self.writer).offer(request)
         except QueueFull:
             raise Overloaded("the gateway is at capacity, retry shortly", 1.0) from None
         self._pending += len(request.rows)
@@ -254,9 +275,10 @@ class SubmitService:
         """A committed chunk to the enqueuer, if its buffer (bounded in messages) has room;
         else the sweeper enqueues them after the grace period."""
         n, future = len(queued), None
+        urgent = all(priority is Priority.OTP for _, priority in queued)
         if self._enqueueing + n <= self._enqueue_limit:
             with contextlib.suppress(QueueFull):
-                future = self.enqueuer.offer(queued)
+                future = (self.express_enqueuer if urgent else self.enqueuer).offer(queued)
         if future is None:
             _left_to_sweeper(queued)
             return

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from gateway.adapters.redis_queue import Entry
 from gateway.core.message import Outbound, Priority
-from gateway.services.dispatch import FULL_LANE_BLOCK_MS, Channels, Job, block_for, urgent_first
+from gateway.services.dispatch import (
+    FULL_LANE_BLOCK_MS,
+    Channels,
+    Job,
+    block_for,
+    otp_senders,
+    urgent_first,
+)
 
 
 def job(n: int, priority: Priority) -> Job:
@@ -42,3 +51,20 @@ def test_otp_entries_are_claimed_in_a_group_of_their_own_first() -> None:
     bulk_only = [entry(4, Priority.BULK)]
     assert urgent_first(bulk_only) == [bulk_only]
     assert urgent_first([]) == []
+
+
+async def test_an_otp_only_sender_takes_otps_and_leaves_bulk_to_the_others() -> None:
+    channels = Channels(capacity=100, weights=(16, 4, 1))
+    channels.put(job(1, Priority.BULK))
+    channels.put(job(2, Priority.OTP))
+    assert (await channels.get_otp()).message.id == 2
+    waiting = asyncio.create_task(channels.get_otp())
+    await asyncio.sleep(0)
+    assert not waiting.done()  # the bulk job is not for it
+    channels.put(job(3, Priority.OTP))
+    assert (await asyncio.wait_for(waiting, 1.0)).message.id == 3
+    assert (await channels.get()).message.id == 1
+
+
+def test_an_eighth_of_the_senders_up_to_sixteen_take_otps_only() -> None:
+    assert [otp_senders(n) for n in (8, 15, 16, 64, 500, 4000)] == [0, 0, 2, 8, 16, 16]
