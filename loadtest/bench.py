@@ -108,7 +108,7 @@ class Options:
     stall_s: float = 60.0
     raw_messages: int = 100_000  # 0: no raw ceiling
     redis_cluster: bool = False  # a local 3-primary Redis Cluster instead of REDIS_URL
-    split: bool = False  # the API process(es) apart from one for dispatch, webhooks, sweeper
+    split: bool = False  # one API process; ``procs`` for dispatch, webhooks and the sweeper
 
     def params(self) -> dict[str, Any]:
         s = self.scenario
@@ -164,13 +164,16 @@ class Fleet:
     def start_gateway(self, config: Path, urls: ServerUrls, options: Options, port: int) -> None:
         """Up when ready; for ``backlog``, when the API answers (no provider is up yet)."""
         env = {"DATABASE_URL": urls.database_url, "REDIS_URL": urls.redis_url}
-        run = ["-m", "smsgw.cli", "--config", str(config), "run", "--procs", str(options.procs)]
-        roles = ["--role", "api"] if options.split else []
-        child = self.children["gateway"] = spawn("gateway", run + roles, self.log_dir, env)
-        if options.split:  # one process for the rest: dispatch, callbacks and the sweeper
-            rest = ("dispatch", "webhooks", "sweeper")
-            split = [*run[:-1], "1", *(arg for role in rest for arg in ("--role", role))]
-            self.children["dispatch"] = spawn("dispatch", split, self.log_dir, env)
+        run = ["-m", "smsgw.cli", "--config", str(config), "run", "--procs"]
+        if not options.split:
+            argv = [*run, str(options.procs)]
+        else:  # one API process; ``--procs`` for the rest: dispatch, callbacks, the sweeper
+            argv = [*run, "1", "--role", "api"]
+            rest = [arg for role in ("dispatch", "webhooks", "sweeper") for arg in ("--role", role)]
+            self.children["dispatch"] = spawn(
+                "dispatch", [*run, str(options.procs), *rest], self.log_dir, env
+            )
+        child = self.children["gateway"] = spawn("gateway", argv, self.log_dir, env)
         probe = "health" if options.scenario.providers_late else "ready"
         wait_for_http(child, f"http://127.0.0.1:{port}/v1/{probe}", timeout=120.0)
         self.sampler.track("gateway", child.pid)
@@ -237,12 +240,33 @@ def run(options: Options) -> Report:
             server_urls(with_env(Settings(data_dir=work), os.environ)) as urls,
             cluster_urls(options, urls, fleet) as (urls, cluster),
         ):
-            return with_cluster_notes(run_loop(_bench(options, urls, fleet, work)), cluster)
+            try:
+                report = run_loop(_bench(options, urls, fleet, work))
+            except asyncio.CancelledError:  # a signal while the loop ran (``_on_signals``)
+                raise KeyboardInterrupt from None
+            return with_cluster_notes(report, cluster)
     finally:
         fleet.stop_all()
 
 
+def _on_signals(fleet: Fleet) -> None:
+    """Inside the loop a signal is the loop's to handle: raised from a plain handler, the
+    KeyboardInterrupt landed in whatever callback ran (a protocol's ``data_received``),
+    uvloop reported it as a transport error and the run went on. Here: the children
+    first, then the run is cancelled."""
+    loop, task = asyncio.get_running_loop(), asyncio.current_task()
+
+    def stop() -> None:
+        fleet.stop_all()
+        if task is not None:
+            task.cancel()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop)
+
+
 async def _bench(options: Options, urls: ServerUrls, fleet: Fleet, work: Path) -> Report:
+    _on_signals(fleet)
     scenario, smsc_port, http_port = options.scenario, free_port(), free_port()
     if not scenario.providers_late:
         await asyncio.to_thread(fleet.start_smsc, smsc_port, options)
@@ -569,7 +593,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--count", type=int, help="messages (default: the scenario's)")
     parser.add_argument("--procs", type=int, default=1, help="gateway processes")
     parser.add_argument(
-        "--split", action="store_true", help="the API apart from one process for the rest"
+        "--split", action="store_true", help="one API process apart; --procs for the rest"
     )
     parser.add_argument("--concurrency", type=int, help="closed-loop clients (in flight)")
     parser.add_argument("--rate", type=float, help="open loop: messages/s offered")
