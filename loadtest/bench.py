@@ -372,6 +372,7 @@ async def _watch(
     ``stall_s``, or ``timeout``; starts a late simulator once the load is in."""
     options, started = current.options, time.monotonic()
     last, since = (-1, -1, -1, -1), time.monotonic()
+    otp_stop = _OtpStop(pool, client_id, stop_otp)
     while True:
         await asyncio.sleep(1.0)  # polling the counters: progress has no event to await
         counts = await current.counters.counts() if current.counters else Counts()
@@ -379,8 +380,8 @@ async def _watch(
         if main.done() and not current.providers_up and options.scenario.providers_late:
             current.providers_up = time.time()
             await asyncio.to_thread(fleet.start_smsc, smsc_port, options)
-        if main.done() and counts.main_submitted >= main.result().accepted:
-            stop_otp.set()
+        if main.done():
+            await otp_stop.check(counts, main.result().accepted)
         if main.done() and otp.done() and _all_in(counts, current.sink):
             counts = await progress(pool, client_id)  # the rows confirm what the counters say
             if _all_in(counts, current.sink):
@@ -396,6 +397,26 @@ async def _watch(
             current.waited = f"stopped waiting: --timeout {options.timeout:g} s"
             break
     print(file=sys.stderr)
+
+
+@dataclass
+class _OtpStop:
+    """Stops the OTP load once the main load is all submitted. The counters cannot tell
+    the main load's submits from the OTPs' (a few are always in flight): once they say
+    it may be so, the rows decide, at most every 3 s."""
+
+    pool: aiopg.Pool
+    client_id: int
+    stop: asyncio.Event
+    asked: float = 0.0
+
+    async def check(self, counts: Counts, main_accepted: int) -> None:
+        if self.stop.is_set() or counts.submitted < main_accepted:
+            return
+        if time.monotonic() - self.asked >= 3.0:
+            self.asked = time.monotonic()
+            if (await progress(self.pool, self.client_id)).main_submitted >= main_accepted:
+                self.stop.set()
 
 
 def _all_in(counts: Counts, sink: WebhookSink) -> bool:

@@ -34,8 +34,8 @@ def from_totals(totals: Mapping[tuple[str, str, tuple[str, ...]], float]) -> Cou
 
     A message counts once per state it reached; one that never reached a provider
     (failed, rejected) has no ``submitted``, so submitted is at least the final ones.
-    The OTP lane is left out of ``main_submitted`` by assuming the OTPs accepted so far
-    were submitted (they go first): the runner uses it only to stop the OTP load."""
+    ``main_submitted`` leaves the OTPs out as if every OTP accepted were submitted: a
+    lower bound (some are always in flight), for the progress line only."""
     accepted: dict[str, float] = {}
     states: dict[str, float] = {}
     for (name, part, labels), value in totals.items():
