@@ -11,7 +11,10 @@ itself on a congestion signal:
   ``latency_target`` and ``latency_factor`` × the fastest answer seen (the floor).
 
 A cut happens at most once per round trip (the answers of one window report the same
-congestion, and must not cut it to the floor), and never below ``window_min``. No clock is
+congestion, and must not cut it to the floor) and once per ``cut_interval`` (on loopback a
+round trip is a millisecond: an SMSC refusing a steady fifth of the submits then cut the
+window to its floor every few milliseconds, and ~100 messages/s went through where 80 %
+of the rate should), and never below ``window_min``. No clock is
 read here: the caller passes ``now`` and each answer's latency.
 """
 
@@ -30,12 +33,15 @@ class AimdSettings:
     increase: float = 1.0  # per round trip
     decrease: float = 0.5  # the share of the window kept on a cut
     smoothing: float = 0.1  # weight of the newest latency in the average
+    cut_interval: float = 0.1  # seconds: the least time between two cuts
 
     def __post_init__(self) -> None:
         if not 1 <= self.window_min <= self.window_max:
             raise ValueError("need 1 <= window_min <= window_max")
         if not 0 < self.decrease < 1 or not 0 < self.smoothing <= 1 or self.increase <= 0:
             raise ValueError("need 0 < decrease < 1, 0 < smoothing <= 1, increase > 0")
+        if self.cut_interval < 0:
+            raise ValueError("need cut_interval >= 0")
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +82,7 @@ def _cut(
     settings: AimdSettings, state: Aimd, now: float, average: float | None, floor: float
 ) -> Aimd:
     round_trip = average if average is not None else 0.0
-    if now - state.last_cut < round_trip:
+    if now - state.last_cut < max(round_trip, settings.cut_interval):
         return Aimd(state.window, average, floor, state.last_cut)
     window = max(float(settings.window_min), state.window * settings.decrease)
     return Aimd(window, average, floor, now)

@@ -116,3 +116,15 @@ def test_congestion_without_a_latency() -> None:
 def test_bad_settings(bad: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         AimdSettings(**bad)  # type: ignore[arg-type]
+
+
+def test_a_steady_share_of_refusals_on_a_fast_link_keeps_the_window_open() -> None:
+    """Every fifth answer refused on a 2 ms round trip (a window's worth of answers per
+    round trip): cuts at most every ``cut_interval``, and the growth between them keeps
+    the window far above its floor (it fell to 1 when every round trip could cut)."""
+    settings = AimdSettings(1, 500)
+    state, now = start(settings), 0.0
+    for n in range(100_000):
+        now += 0.002 / state.window
+        state = answered(settings, state, now, 0.002, congested=n % 5 == 0)
+    assert now > 1.0 and state.size >= 50
