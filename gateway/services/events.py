@@ -17,13 +17,12 @@ from json.encoder import encode_basestring_ascii as _quoted
 
 from gateway.adapters.message_store import StatusEvent
 from gateway.adapters.redis_queue import RedisQueue
-from gateway.core.ids import EPOCH_MS, NODE_BITS, SEQ_BITS
+from gateway.core.ids import id_time_ms
 from gateway.core.lifecycle import State
 from gateway.metrics import families
 
 log = logging.getLogger("gateway.events")
 _TIMED = frozenset({State.SUBMITTED, State.DELIVERED, State.UNDELIVERABLE})
-_ID_SHIFT = NODE_BITS + SEQ_BITS  # an id's timestamp, as ``id_time_ms`` reads it
 _STATUS_JSON = {state: _quoted(state.label) for state in State}
 
 
@@ -53,7 +52,7 @@ def count_states(events: Sequence[StatusEvent]) -> None:
         kind = (e.state, e.provider)
         changes[kind] = changes.get(kind, 0) + 1
         if e.state in _TIMED:
-            accepted = ((e.message_id >> _ID_SHIFT) + EPOCH_MS) / 1000
+            accepted = id_time_ms(e.message_id) / 1000
             trips.setdefault(kind, []).append(e.at.timestamp() - accepted)
     for (state, provider), n in changes.items():
         families.MESSAGES.inc(state.label, provider or "none", by=n)

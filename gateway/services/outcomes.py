@@ -8,6 +8,7 @@ another dispatcher reclaims it (invariant 3).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
@@ -73,10 +74,10 @@ class OutcomeWriter:
         once this one's outcome is durable, so a crash resends at most the senders'
         in-flight work (invariant 3), never a backlog of outcomes not yet committed."""
         otp = bool(done.entries) and done.entries[0].priority is Priority.OTP
-        try:
+        # A failed batch is logged once by the batcher, not once per sender; its entries
+        # stay pending and another dispatcher reclaims them.
+        with contextlib.suppress(Exception):
             await (self.express if otp else self.writer).call(done)
-        except Exception as exc:  # the entries stay pending: another dispatcher reclaims them
-            log.error("outcomes could not be recorded: %r", exc)
 
     async def _flush(self, batch: Sequence[Done]) -> list[None]:
         submitted = [d.outcome for d in batch if isinstance(d.outcome, store.Submitted)]
