@@ -76,15 +76,20 @@ RETURNING p.message_id
 LOCK_MESSAGES_SQL = "SELECT id FROM messages WHERE id = ANY(%s::bigint[]) ORDER BY id FOR UPDATE"
 
 # A message is as many parts as the provider gave ids for: an SMPP provider one per
-# segment, an HTTP provider usually one for the whole message.
+# segment, an HTTP provider usually one for the whole message. Each message's parts are
+# counted through the message_id index (LATERAL): joined and grouped, the planner chose a
+# seq scan of message_parts while it was small (4.8 ms per 100 receipts at 50,000 parts).
 OUTCOME_SQL = f"""
-SELECT m.id, count(*),
-       count(*) FILTER (WHERE p.status = {State.DELIVERED.value}),
-       min(p.status) FILTER (WHERE p.status <> {State.DELIVERED.value}),
-       max(p.error_code), max(p.done_at)
-FROM messages m JOIN message_parts p ON p.message_id = m.id
-WHERE m.id = ANY(%s::bigint[]) AND m.state < 40
-GROUP BY m.id
+SELECT m.id, c.parts, c.delivered, c.failure, c.error, c.done_at
+FROM messages m
+CROSS JOIN LATERAL (
+  SELECT count(*) AS parts,
+         count(*) FILTER (WHERE p.status = {State.DELIVERED.value}) AS delivered,
+         min(p.status) FILTER (WHERE p.status <> {State.DELIVERED.value}) AS failure,
+         max(p.error_code) AS error, max(p.done_at) AS done_at
+  FROM message_parts p WHERE p.message_id = m.id
+) c
+WHERE m.id = ANY(%s::bigint[]) AND m.state < 40 AND c.parts > 0
 """
 
 EARLY_SQL = """
