@@ -2,7 +2,7 @@
 one a callback must not reach (``gateway/core/ssrf.py``).
 
 The URL was checked when it was accepted, but a name may resolve elsewhere by the time
-the callback is sent (DNS rebinding: public at accept, 127.0.0.1 at send). aiohttp
+the callback is sent (DNS rebinding: public at accept, 127.0.0.1 at send). The sender
 connects to exactly the addresses its resolver returns, so checking them here checks
 what is connected to. Literal addresses skip resolvers: the sender checks the URL
 itself (``url_refusal``) and follows no redirects.

@@ -15,12 +15,12 @@ import logging
 import time
 from collections.abc import Sequence
 
-import aiohttp
 import aiopg
 
 from gateway.adapters import webhook_store
 from gateway.adapters.failures import TRANSIENT, raise_if_cancelling
 from gateway.adapters.guarded_resolver import GuardedResolver, RefusedTarget
+from gateway.adapters.webhook_http import WebhookHttp
 from gateway.adapters.webhook_store import Delivery
 from gateway.core.signing import headers
 from gateway.core.ssrf import parse_networks, url_refusal
@@ -44,23 +44,24 @@ class WebhookService:
         self.failed = 0
 
     async def run(self) -> None:
-        timeout = aiohttp.ClientTimeout(total=self._settings.timeout_s)
-        connector = aiohttp.TCPConnector(
-            limit=self._settings.concurrency, resolver=GuardedResolver(self._allow)
-        )
-        async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
+        resolver = GuardedResolver(self._allow)
+        http = WebhookHttp(resolver, self._settings.timeout_s, self._settings.concurrency)
+        try:
             while True:
                 raise_if_cancelling()  # a cancel lost in aiopg's wait_for
-                sent = await self._round(session)
+                sent = await self._round(http)
                 if sent < self._settings.batch:
                     await asyncio.sleep(self._settings.poll_interval_s)
+        finally:
+            http.close()
+            await resolver.close()
 
-    async def _round(self, session: aiohttp.ClientSession) -> int:
+    async def _round(self, http: WebhookHttp) -> int:
         lease = self._settings.timeout_s * 3 + 30
         try:
             batch = await webhook_store.claim(self._pool, self._settings.batch, lease)
             if batch:
-                results = await asyncio.gather(*(self._send(session, d) for d in batch))
+                results = await asyncio.gather(*(self._send(http, d) for d in batch))
                 await self._record(batch, results)
         except TRANSIENT as exc:  # unrecorded attempts are made again when the lease ends
             raise_if_cancelling()
@@ -68,7 +69,7 @@ class WebhookService:
             return 0
         return len(batch)
 
-    async def _send(self, session: aiohttp.ClientSession, delivery: Delivery) -> str | None:
+    async def _send(self, http: WebhookHttp, delivery: Delivery) -> str | None:
         """None when the receiver took it (2xx), else why not. SSRF: the URL is checked
         again (it may predate the check or the config; a literal address skips the
         resolver), a name's addresses by the resolver, and no redirect is followed."""
@@ -79,13 +80,10 @@ class WebhookService:
         signed = headers(delivery.secret, f"evt_{delivery.id}", int(time.time()), body)
         async with self._limit:
             try:
-                async with session.post(
-                    delivery.url, data=body, headers=signed, allow_redirects=False
-                ) as response:
-                    await response.read()
-                    return None if 200 <= response.status < 300 else f"HTTP {response.status}"
-            except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
+                status = await http.post(delivery.url, body, signed)
+            except (TimeoutError, OSError, ValueError) as exc:
                 return _reason(exc)
+        return None if 200 <= status < 300 else f"HTTP {status}"
 
     async def _record(self, batch: Sequence[Delivery], results: Sequence[str | None]) -> None:
         delivered = [d.id for d, error in zip(batch, results, strict=True) if error is None]
