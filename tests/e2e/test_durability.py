@@ -122,10 +122,17 @@ async def test_sigkill_mid_load_loses_nothing(
         gateway = await asyncio.to_thread(start_gateway, config, env, port)
         await asyncio.wait_for(load, 120)
         await settle(pool, sender.accepted, 120)
+        # Rows committed as the kill landed, their requests unanswered (and sent again),
+        # are messages too: they may still be on their way, and must arrive all the same.
+        await wait_for(lambda: _none_open(pool), within=60)
     finally:
         gateway.stop()
     assert await count(pool, DUPLICATES_SQL) <= WINDOW
     assert await count(pool, "SELECT count(*) FROM messages WHERE state <> 41") == 0
+
+
+async def _none_open(pool: aiopg.Pool) -> bool:
+    return await count(pool, "SELECT count(*) FROM messages WHERE state < 40") == 0
 
 
 async def _at_least(sender: Sender, n: int) -> bool:
