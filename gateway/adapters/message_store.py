@@ -35,7 +35,6 @@ from gateway.adapters.pg_arrays import (
     text_array,
     timestamptz_array,
 )
-from gateway.adapters.prepared import Prepared, run
 from gateway.adapters.redis_queue import RedisQueue
 from gateway.adapters.sql import state_label_sql
 from gateway.adapters.text_cipher import seal, unseal
@@ -157,7 +156,7 @@ async def insert_rows(cur: Any, rows: Sequence[Row], grace_s: float) -> Inserted
     Safe to repeat: rows a lost-but-committed attempt already wrote are found by id."""
     if not rows:
         return Inserted({}, frozenset())
-    await run(cur, _INSERT_SQL, (*_columns(rows), grace_s))
+    await cur.execute(INSERT_SQL, (*_columns(rows), grace_s))
     new = frozenset(r[0] for r in await cur.fetchall())
     present = set(new)
     missing_ids = [mid for mid, _, _ in rows if mid not in new]
@@ -218,7 +217,7 @@ WHERE m.id = u.id AND m.state < 30 AND NOT m.in_queue AND (m.state = 10 OR m.due
 async def mark_queued(pool: aiopg.Pool, ids: Sequence[int]) -> None:
     """After XADD: the message is in a stream. A claim that got there first wins."""
     literal = int_array(ids)
-    await fetch(pool, _MARK_QUEUED_SQL, (literal, literal))
+    await fetch(pool, MARK_QUEUED_SQL, (literal, literal))
 
 
 UNMARK_QUEUED_SQL = f"""
@@ -266,7 +265,7 @@ async def claim(pool: aiopg.Pool, ids: Sequence[int], lease_s: float) -> list[Ou
     """Lease queued messages to this dispatcher; those with an outcome or a live lease
     elsewhere are left out (invariant 3: never submit a message with an outcome)."""
     literal = int_array(ids)
-    rows = await fetch(pool, _CLAIM_SQL, (literal, lease_s, literal))
+    rows = await fetch(pool, CLAIM_SQL, (literal, lease_s, literal))
     return [
         Outbound(r[0], r[1], r[2], r[3], unseal(r[4]), Priority(r[5]), r[6], r[7], r[8])
         for r in rows
@@ -317,7 +316,7 @@ async def lock_providers(cur: Any, providers: Sequence[str]) -> None:
     same moment, and that transaction miss the receipt, leaving it waiting for ever; with
     it the later one sees the earlier one's commit (READ COMMITTED, each statement after
     the lock takes a new snapshot). Held only for that step. Sorted against deadlocks."""
-    await run(cur, _LOCK_PROVIDERS_SQL, (text_array(providers),))
+    await cur.execute(LOCK_PROVIDERS_SQL, (text_array(providers),))
 
 
 async def record_submitted(
@@ -330,19 +329,18 @@ async def record_submitted(
     ids = int_array([s.message_id for s in batch])
     providers = text_array([s.provider for s in batch])
     prices = numeric_array([s.price for s in batch])
-    await run(cur, _SUBMITTED_SQL, (ids, ids, providers, prices, ids))
+    await cur.execute(SUBMITTED_SQL, (ids, ids, providers, prices, ids))
     rows = await cur.fetchall()
     events = [StatusEvent(r[0], r[1], State.SUBMITTED, r[2], r[3], None, r[5], r[6]) for r in rows]
     await billing_store.post(
         cur, [billing.settle(r[1], r[0], r[4], r[5]) for r in rows if r[4] is not None]
     )
-    await run(cur, _PARTS_SQL, _parts_columns(batch))
+    await cur.execute(PARTS_SQL, _parts_columns(batch))
     early: list[tuple[Any, ...]] = []
     if early_keys:
         await lock_providers(cur, [s.provider for s in batch])
-        await run(
-            cur,
-            _TAKE_EARLY_SQL,
+        await cur.execute(
+            TAKE_EARLY_SQL,
             (text_array([p for p, _ in early_keys]), text_array([k for _, k in early_keys])),
         )
         early = list(await cur.fetchall())
@@ -427,7 +425,7 @@ async def record_final(cur: Any, batch: Sequence[FinalUpdate]) -> list[StatusEve
     states = int_array([int(f.state) for f in batch])
     codes = text_array([f.error_code for f in batch])
     done = timestamptz_array([f.done_at for f in batch])
-    await run(cur, _FINAL_SQL, (ids, ids, states, codes, done, ids))
+    await cur.execute(FINAL_SQL, (ids, ids, states, codes, done, ids))
     rows = await cur.fetchall()
     await billing_store.post(
         cur, [billing.refund(r[1], r[0], r[6]) for r in rows if r[6] is not None]
@@ -516,14 +514,3 @@ async def get(pool: aiopg.Pool, message_id: int, client_id: int) -> dict[str, An
         "price_hold",
     ]
     return dict(zip(keys, rows[0], strict=True))
-
-
-# Prepared once per connection (gateway/adapters/prepared.py): the hot path's statements.
-_INSERT_SQL = Prepared(INSERT_SQL)
-_MARK_QUEUED_SQL = Prepared(MARK_QUEUED_SQL)
-_CLAIM_SQL = Prepared(CLAIM_SQL)
-_LOCK_PROVIDERS_SQL = Prepared(LOCK_PROVIDERS_SQL)
-_SUBMITTED_SQL = Prepared(SUBMITTED_SQL)
-_PARTS_SQL = Prepared(PARTS_SQL)
-_TAKE_EARLY_SQL = Prepared(TAKE_EARLY_SQL)
-_FINAL_SQL = Prepared(FINAL_SQL)

@@ -15,8 +15,6 @@ from typing import Any
 
 import aiopg
 
-from gateway.adapters.prepared import Prepared, run
-
 log = logging.getLogger("gateway.store")
 
 MIGRATIONS_PACKAGE = "gateway.adapters.migrations"
@@ -45,17 +43,15 @@ async def close_pool(pool: aiopg.Pool, within: float = 5.0) -> None:
         await pool.wait_closed()
 
 
-async def fetch(
-    pool: aiopg.Pool, sql: str | Prepared, params: Sequence[Any] = ()
-) -> list[tuple[Any, ...]]:
+async def fetch(pool: aiopg.Pool, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
     async with pool.acquire() as conn, conn.cursor() as cur:
-        await run(cur, sql, params)
+        await cur.execute(sql, params)
         return list(await cur.fetchall()) if cur.description else []
 
 
-async def execute(pool: aiopg.Pool, sql: str | Prepared, params: Sequence[Any] = ()) -> int:
+async def execute(pool: aiopg.Pool, sql: str, params: Sequence[Any] = ()) -> int:
     async with pool.acquire() as conn, conn.cursor() as cur:
-        await run(cur, sql, params)
+        await cur.execute(sql, params)
         return int(cur.rowcount)
 
 

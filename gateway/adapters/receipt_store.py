@@ -19,7 +19,6 @@ from typing import Any
 
 from gateway.adapters.message_store import FinalUpdate, StatusEvent, lock_providers, record_final
 from gateway.adapters.pg_arrays import int_array, text_array, timestamptz_array
-from gateway.adapters.prepared import Prepared, run
 from gateway.core.lifecycle import State
 from gateway.core.receipts import message_outcome
 
@@ -143,7 +142,7 @@ async def _match(cur: Any, batch: Sequence[ReceiptIn]) -> dict[int, tuple[str, b
         text_array([p for _, _, p, _ in rows]),
         text_array([k for _, _, _, k in rows]),
     )
-    await run(cur, _MATCH_SQL, columns)
+    await cur.execute(MATCH_SQL, columns)
     return {idx: (key, open_) for idx, key, open_ in await cur.fetchall()}
 
 
@@ -171,7 +170,7 @@ async def _update_parts(
         text_array([f[3] for f in fresh]),
         timestamptz_array([f[4] for f in fresh]),
     )
-    await run(cur, _UPDATE_PARTS_SQL, columns)
+    await cur.execute(UPDATE_PARTS_SQL, columns)
     return sorted({row[0] for row in await cur.fetchall()})
 
 
@@ -180,8 +179,8 @@ async def _outcomes(cur: Any, message_ids: list[int]) -> list[FinalUpdate]:
     transactions closing different parts of one message (receipts that came through
     two processes) would otherwise each miss the other's part and neither close it."""
     ids = int_array(message_ids)
-    await run(cur, _LOCK_MESSAGES_SQL, (ids,))
-    await run(cur, _OUTCOME_SQL, (ids,))
+    await cur.execute(LOCK_MESSAGES_SQL, (ids,))
+    await cur.execute(OUTCOME_SQL, (ids,))
     updates = []
     for mid, parts, delivered, failure, error, _provider_done_at in await cur.fetchall():
         state = message_outcome(parts, delivered, State(failure) if failure else None)
@@ -191,9 +190,8 @@ async def _outcomes(cur: Any, message_ids: list[int]) -> list[FinalUpdate]:
 
 
 async def _keep_early(cur: Any, unmatched: Sequence[ReceiptIn]) -> None:
-    await run(
-        cur,
-        _EARLY_SQL,
+    await cur.execute(
+        EARLY_SQL,
         (
             text_array([r.provider for r in unmatched]),
             text_array([r.keys[0] if r.keys else r.provider_message_id for r in unmatched]),
@@ -203,11 +201,3 @@ async def _keep_early(cur: Any, unmatched: Sequence[ReceiptIn]) -> None:
             timestamptz_array([r.done_at for r in unmatched]),
         ),
     )
-
-
-# Prepared once per connection (gateway/adapters/prepared.py): the hot path's statements.
-_MATCH_SQL = Prepared(MATCH_SQL)
-_UPDATE_PARTS_SQL = Prepared(UPDATE_PARTS_SQL)
-_LOCK_MESSAGES_SQL = Prepared(LOCK_MESSAGES_SQL)
-_OUTCOME_SQL = Prepared(OUTCOME_SQL)
-_EARLY_SQL = Prepared(EARLY_SQL)

@@ -8,8 +8,6 @@ from dataclasses import dataclass
 import aiopg
 
 from gateway.adapters.pg import execute, fetch
-from gateway.adapters.pg_arrays import int_array
-from gateway.adapters.prepared import Prepared
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +33,7 @@ RETURNING w.id, w.message_id, w.url, w.payload, w.attempts, c.webhook_secret
 
 
 async def claim(pool: aiopg.Pool, limit: int, lease_s: float) -> list[Delivery]:
-    return [Delivery(*row) for row in await fetch(pool, _CLAIM_SQL, (lease_s, limit))]
+    return [Delivery(*row) for row in await fetch(pool, CLAIM_SQL, (lease_s, limit))]
 
 
 DELIVERED_SQL = """
@@ -59,12 +57,7 @@ async def record(
     give_up_after_h: float,
 ) -> None:
     if delivered:
-        await execute(pool, _DELIVERED_SQL, (int_array(delivered),))
+        await execute(pool, DELIVERED_SQL, (list(delivered),))
     if failed:
         ids, errors, delays = (list(col) for col in zip(*failed, strict=True))
         await execute(pool, FAILED_SQL, (give_up_after_h, ids, errors, delays))
-
-
-# Prepared once per connection (gateway/adapters/prepared.py): the hot path's statements.
-_CLAIM_SQL = Prepared(CLAIM_SQL)
-_DELIVERED_SQL = Prepared(DELIVERED_SQL)
