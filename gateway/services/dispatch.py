@@ -347,13 +347,15 @@ class Dispatcher:
         """A message that would only wait here would hold a sender beyond the limit."""
         return self._assigned.get(provider, 0) >= self._limits.get(provider, 1)
 
-    async def _defer(self, job: Job, failure: ProviderTemporaryError | None) -> None:
+    async def _defer(
+        self, job: Job, failure: ProviderTemporaryError | None, code: str = "waiting_for_route"
+    ) -> None:
         """Back to the queue. The delay grows with the message's age (half of it, with
         jitter: a geometric backoff that needs no counter), so a deep backlog waiting for
         one cheap route does not churn the database. The claim's attempt is given back
         unless a provider did see the message in this turn."""
         delay = _deferral(job.message.id, time.time(), failure.retry_after if failure else 0.0)
-        retry = store.Retry(job.message.id, delay, "waiting_for_route", failure is not None)
+        retry = store.Retry(job.message.id, delay, code, failure is not None)
         await self._finish(job, retry)
 
     async def _assign(self, job: Job, decision: Decision) -> ProviderTemporaryError | None:
@@ -410,8 +412,10 @@ class Dispatcher:
             await self._finish(job, store.FinalUpdate(job.message.id, State.FAILED, "no_route"))
         elif failure is not None:  # every route it may take failed just now: later
             await self._retry(job, failure.code, failure.retry_after)
-        else:  # routes exist but none is up, or their breakers are open: wait for one
-            await self._retry(job, decision.reason, 5.0)
+        else:  # routes exist but none is up, or their breakers are open: wait for one.
+            # No provider saw it, so no attempt is spent: as retries, a bind reconnecting
+            # for a second cost messages 30 s of backoff, and a long outage their life.
+            await self._defer(job, None, decision.reason)
 
     async def _retry(self, job: Job, code: str, retry_after: float) -> None:
         m = job.message

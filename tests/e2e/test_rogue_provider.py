@@ -59,7 +59,10 @@ async def test_garbage_from_the_smsc_never_corrupts_a_message(api: Api, rogue: R
     rows = await pg.fetch(api.pool, "SELECT message_id, provider_message_id FROM message_parts")
     assert sorted(str(message_id) for message_id, _ in rows) == sorted(ids)  # one part each
     assert given.issuperset(provider_id for _, provider_id in rows)
-    assert len(rogue.nacks) == 3
+    # Each malformed PDU was nacked, but a nack can die with its session: closing a socket
+    # that still holds unread answers sends RST, and the SMSC's kernel then drops what it
+    # had not yet read. The gateway's own count below is exact.
+    assert 1 <= len(rogue.nacks) <= 3
     snapshot = api.gateway.providers["sim"].snapshot()
     assert snapshot.malformed_pdus == 3
     async with api.http.get("/metrics") as response:
