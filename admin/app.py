@@ -77,7 +77,7 @@ class Admin:
         cls, settings: AdminSettings, gateway_settings: Settings, database_url: str, redis_url: str
     ) -> AsyncIterator[Admin]:
         async with AsyncExitStack() as stack:
-            pool = await stack.enter_async_context(pg.open_pool(database_url, 4))
+            pool = await stack.enter_async_context(pg.open_pool(database_url, 4, "smsgw-admin"))
             await pg.migrate(pool)  # the BI views read the gateway's tables too
             await db.migrate(pool)
             redis = redis_client.connect(redis_url, socket_timeout=10.0, socket_connect_timeout=5.0)

@@ -7,7 +7,11 @@ the SQL: an update applies only where ``old.state / 10 < new.state / 10``.
 Queue bookkeeping (see gateway/services/dispatch.py for the theory):
 ``in_queue`` says an entry for the message is in a Redis stream; ``due_at`` says when
 the sweeper must (re)enqueue it if not. A claim takes the message out of the queue
-and leases it to a dispatcher until ``due_at``.
+and leases it to a dispatcher until ``due_at``. ``sweep_at`` says when the sweeper next
+looks at the message (gateway/services/sweeper.py): every statement that may leave a
+message needing the sweeper sets it to now or later, and the hot path's statements leave
+it alone unless the sweeper has passed it, so that their updates stay HOT (no index names
+a column they change; migration 0009).
 
 Billing (see gateway/core/billing.py): the accept transaction stores each billed
 message's ``price_hold``; ``record_submitted`` and ``record_final`` settle it in the
@@ -19,14 +23,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import aiopg
 
 from gateway.adapters import billing_store
-from gateway.adapters.pg import fetch
+from gateway.adapters.pg import APPLICATION_NAME, fetch
 from gateway.adapters.pg_arrays import (
     bool_array,
     float_array,
@@ -41,6 +45,7 @@ from gateway.adapters.text_cipher import seal, unseal
 from gateway.core import billing
 from gateway.core.lifecycle import State
 from gateway.core.message import NewMessage, Outbound, Priority
+from gateway.core.sweeping import Visit
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +96,10 @@ LOCK_ROWS = (
 # ``m.id = ANY(ids)`` (``BY_IDS``): on the day-partitioned table the planner otherwise
 # hash-joins a sequential scan of every partition, so each batch cost grew with the table.
 BY_IDS = "m.id = ANY(%s::bigint[])"
+# A hot-path statement moves ``sweep_at`` only if the sweeper may have passed it (it walks
+# no further than the start of the oldest open transaction): otherwise the sweeper visits
+# the message later anyway, and the unchanged column keeps the update HOT.
+SWEEP_BY_NOW = "sweep_at = CASE WHEN m.sweep_at > now() THEN m.sweep_at ELSE {} END"
 
 
 def _by_id(item: Submitted | Retry | FinalUpdate) -> int:
@@ -117,9 +126,10 @@ WITH u AS (
   RETURNING message_id
 )
 INSERT INTO messages (id, client_id, client_ref, destination, sender, body, encoding, parts,
-                      priority, callback_url, send_at, expires_at, price_hold, due_at)
-SELECT u.*, COALESCE(u.send_at, now() + %s * interval '1 second')
-FROM u WHERE u.client_ref IS NULL OR u.id IN (SELECT message_id FROM refs)
+                      priority, callback_url, send_at, expires_at, price_hold, due_at, sweep_at)
+SELECT u.*, d.due, GREATEST(d.due, now())
+FROM u CROSS JOIN LATERAL (SELECT COALESCE(u.send_at, now() + %s * interval '1 second') AS due) d
+WHERE u.client_ref IS NULL OR u.id IN (SELECT message_id FROM refs)
 ON CONFLICT DO NOTHING
 RETURNING id
 """
@@ -209,20 +219,24 @@ MARK_QUEUED_SQL = f"""
 UPDATE messages m SET in_queue = true, state = GREATEST(m.state, 20),
        queued_at = COALESCE(m.queued_at, now())
 FROM locked u
-WHERE m.id = u.id AND m.state < 30 AND NOT m.in_queue AND (m.state = 10 OR m.due_at <= now())
-  AND {BY_IDS}
+WHERE m.id = u.id AND m.state < 30 AND NOT m.in_queue
+  AND (m.state = 10 OR m.due_at <= COALESCE(%s, now())) AND {BY_IDS}
 """
 
 
-async def mark_queued(pool: aiopg.Pool, ids: Sequence[int]) -> None:
-    """After XADD: the message is in a stream. A claim that got there first wins."""
+async def mark_queued(
+    pool: aiopg.Pool, ids: Sequence[int], added_before: datetime | None = None
+) -> None:
+    """After XADD: the message is in a stream. A claim that got there first wins, and so
+    does a retry it scheduled that came due before this mark: only a message due before
+    the XADD (``added_before``) is marked, else its entry may be one already consumed."""
     literal = int_array(ids)
-    await fetch(pool, MARK_QUEUED_SQL, (literal, literal))
+    await fetch(pool, MARK_QUEUED_SQL, (literal, added_before, literal))
 
 
 UNMARK_QUEUED_SQL = f"""
 {LOCK_ROWS}
-UPDATE messages m SET in_queue = false, due_at = LEAST(m.due_at, now())
+UPDATE messages m SET in_queue = false, due_at = LEAST(m.due_at, now()), sweep_at = now()
 FROM locked u
 WHERE m.id = u.id AND m.state < 30 AND m.in_queue AND {BY_IDS}
 """
@@ -241,9 +255,10 @@ async def enqueue(
     run before the mark and missed these), take the mark back."""
     if not items:
         return
+    added_before = datetime.now(UTC)
     epoch = await queue.enqueue(items)
     ids = [mid for mid, _ in items]
-    await mark_queued(pool, ids)
+    await mark_queued(pool, ids, added_before)
     if not await queue.still_there(epoch):
         await unmark_queued(pool, ids)
 
@@ -252,7 +267,7 @@ CLAIM_SQL = f"""
 {LOCK_ROWS}
 UPDATE messages m SET in_queue = false, due_at = now() + %s * interval '1 second',
        state = GREATEST(m.state, 20), queued_at = COALESCE(m.queued_at, now()),
-       attempts = m.attempts + 1
+       attempts = m.attempts + 1, {SWEEP_BY_NOW.format("now() + %s * interval '1 second'")}
 FROM locked l
 WHERE m.id = l.id AND m.state < 30
   AND (m.state = 10 OR m.in_queue OR m.due_at <= now()) AND {BY_IDS}
@@ -265,7 +280,7 @@ async def claim(pool: aiopg.Pool, ids: Sequence[int], lease_s: float) -> list[Ou
     """Lease queued messages to this dispatcher; those with an outcome or a live lease
     elsewhere are left out (invariant 3: never submit a message with an outcome)."""
     literal = int_array(ids)
-    rows = await fetch(pool, CLAIM_SQL, (literal, lease_s, literal))
+    rows = await fetch(pool, CLAIM_SQL, (literal, lease_s, lease_s, literal))
     return [
         Outbound(r[0], r[1], r[2], r[3], unseal(r[4]), Priority(r[5]), r[6], r[7], r[8])
         for r in rows
@@ -274,7 +289,8 @@ async def claim(pool: aiopg.Pool, ids: Sequence[int], lease_s: float) -> list[Ou
 
 SUBMITTED_SQL = f"""
 {LOCK_ROWS}
-UPDATE messages m SET state = 30, submitted_at = now(), provider = u.provider, price = u.price
+UPDATE messages m SET state = 30, submitted_at = now(), provider = u.provider, price = u.price,
+       {SWEEP_BY_NOW.format("now()")}
 FROM unnest(%s::bigint[], %s::text[], %s::numeric[]) AS u(id, provider, price)
 JOIN locked l ON l.id = u.id
 WHERE m.id = u.id AND m.state < 30 AND {BY_IDS}
@@ -367,7 +383,8 @@ def _parts_columns(batch: Sequence[Submitted]) -> tuple[str, ...]:
 RETRY_SQL = f"""
 {LOCK_ROWS}
 UPDATE messages m SET due_at = now() + u.delay * interval '1 second', in_queue = false,
-       error_code = u.code, attempts = m.attempts - CASE WHEN u.attempted THEN 0 ELSE 1 END
+       sweep_at = now() + GREATEST(u.delay, 0) * interval '1 second', error_code = u.code,
+       attempts = m.attempts - CASE WHEN u.attempted THEN 0 ELSE 1 END
 FROM unnest(%s::bigint[], %s::float8[], %s::text[], %s::bool[]) AS u(id, delay, code, attempted)
 JOIN locked l ON l.id = u.id
 WHERE m.id = u.id AND m.state < 30 AND {BY_IDS}
@@ -433,36 +450,110 @@ async def record_final(cur: Any, batch: Sequence[FinalUpdate]) -> list[StatusEve
     return [StatusEvent(r[0], r[1], State(r[2]), r[3], r[4], r[5], r[7], r[8]) for r in rows]
 
 
-DUE_SQL = """
-SELECT id, priority FROM messages
-WHERE state < 30 AND NOT in_queue AND due_at <= now()
-ORDER BY due_at LIMIT %s
+# The sweeper walks no further than the start of the oldest open transaction of the
+# gateway's connections: every statement that sets ``sweep_at`` sets it to its own now()
+# or later, so a row it writes, not yet visible, lies beyond. A margin (``margin_s``, a
+# second; tests that read their own writes at once pass 0) covers the moment between a
+# statement's now() and its transaction showing here, and small clock steps. A connection
+# of another role shows no state: then the margin is a minute (every gateway process
+# should use one role, or one granted pg_read_all_stats).
+SWEEP_HORIZON_SQL = """
+SELECT LEAST(now(), min(xact_start))
+       - CASE WHEN bool_or(state IS NULL) THEN interval '60 seconds'
+              ELSE %s * interval '1 second' END,
+       bool_or(state IS NULL)
+FROM pg_stat_activity
+WHERE datname = current_database() AND application_name = %s AND pid <> pg_backend_pid()
+"""
+
+# The rows after the cursor, in order: the not final ones, then a marker for the last one
+# read (its key, and how many were read in ``read``, NULL on the others).
+SWEEP_SQL = """
+WITH scan AS MATERIALIZED (
+  SELECT id, sweep_at, state, in_queue, priority, due_at, submitted_at, expires_at
+  FROM messages WHERE (sweep_at, id) > (%s, %s) AND sweep_at < %s
+  ORDER BY sweep_at, id LIMIT %s
+)
+SELECT id, state, in_queue, priority, due_at, submitted_at, expires_at, now(), NULL::bigint
+FROM scan WHERE state < 40
+UNION ALL
+(SELECT id, NULL, NULL, NULL, sweep_at, NULL, NULL, now(), (SELECT count(*) FROM scan)
+ FROM scan ORDER BY sweep_at DESC, id DESC LIMIT 1)
+"""
+
+SweepKey = tuple[datetime, int]  # (sweep_at, id): the sweeper's order
+
+
+@dataclass(frozen=True, slots=True)
+class SweepBatch:
+    visits: list[Visit]
+    now: datetime | None  # the database's clock (None: nothing read)
+    last: SweepKey | None  # the last row read (None: none)
+    read: int
+
+
+async def sweep_horizon(pool: aiopg.Pool, margin_s: float = 1.0) -> tuple[datetime, bool]:
+    """Where this sweep must stop, and whether some gateway connection was not visible."""
+    [(horizon, blind)] = await fetch(pool, SWEEP_HORIZON_SQL, (margin_s, APPLICATION_NAME))
+    return cast(datetime, horizon), bool(blind)
+
+
+async def sweep_cursor(pool: aiopg.Pool) -> SweepKey:
+    rows = await fetch(pool, "SELECT at, id FROM sweep_cursor")
+    return rows[0][0], int(rows[0][1])
+
+
+async def advance_sweep_cursor(pool: aiopg.Pool, to: SweepKey) -> None:
+    """Forward only: two sweepers may run at once."""
+    await fetch(
+        pool, "UPDATE sweep_cursor SET at = %s, id = %s WHERE (at, id) < (%s, %s)", (*to, *to)
+    )
+
+
+async def read_sweep(pool: aiopg.Pool, after: SweepKey, before: datetime, limit: int) -> SweepBatch:
+    """The messages to visit after ``after`` and before ``before``, at most ``limit`` read."""
+    rows = await fetch(pool, SWEEP_SQL, (*after, before, limit))
+    markers = [r for r in rows if r[8] is not None]
+    if not markers:
+        return SweepBatch([], None, None, 0)
+    [marker] = markers
+    return SweepBatch(
+        [
+            Visit(r[0], State(r[1]), r[2], Priority(r[3]), r[4], r[5], r[6])
+            for r in rows
+            if r[8] is None
+        ],
+        marker[7],
+        (marker[4], marker[0]),
+        int(marker[8]),
+    )
+
+
+SWEEP_LATER_SQL = f"""
+{LOCK_ROWS}
+UPDATE messages m SET sweep_at = GREATEST(now(), CASE WHEN m.state = 30 THEN
+         LEAST(m.submitted_at + %s * interval '1 second', m.expires_at + %s * interval '1 second')
+       ELSE m.due_at END)
+FROM locked l
+WHERE m.id = l.id AND m.state < 40 AND NOT (m.state < 30 AND m.in_queue) AND {BY_IDS}
 """
 
 
-async def due(pool: aiopg.Pool, limit: int) -> list[tuple[int, Priority]]:
-    return [(r[0], Priority(r[1])) for r in await fetch(pool, DUE_SQL, (limit,))]
-
-
-OVERDUE_SQL = f"""
-SELECT id FROM messages
-WHERE state = {State.SUBMITTED.value}
-  AND (submitted_at < now() - %s * interval '1 second'
-       OR expires_at < now() - %s * interval '1 second')
-ORDER BY id LIMIT %s
-"""
-
-
-async def overdue(pool: aiopg.Pool, timeout_s: float, grace_s: float, limit: int) -> list[int]:
-    """Submitted messages whose receipt is past its deadline (``DispatchSettings``)."""
-    return [r[0] for r in await fetch(pool, OVERDUE_SQL, (timeout_s, grace_s, limit))]
+async def sweep_later(
+    pool: aiopg.Pool, ids: Sequence[int], timeout_s: float, grace_s: float
+) -> None:
+    """Visit these again when they next need it, as they are now (under the row lock): a
+    retry or a receipt that came since the read is not undone."""
+    literal = int_array(sorted(ids))
+    await fetch(pool, SWEEP_LATER_SQL, (literal, timeout_s, grace_s, literal))
 
 
 async def forget_queue(pool: aiopg.Pool) -> int:
     """Redis lost its data: every message it held must be enqueued again."""
     rows = await fetch(
         pool,
-        "WITH r AS (UPDATE messages SET in_queue = false, due_at = LEAST(due_at, now()) "
+        "WITH r AS (UPDATE messages SET in_queue = false, due_at = LEAST(due_at, now()), "
+        "sweep_at = now() "
         "WHERE id IN (SELECT id FROM messages WHERE in_queue AND state < 30 ORDER BY id "
         "FOR UPDATE) AND in_queue RETURNING 1) SELECT count(*) FROM r",  # id order: no deadlock
     )

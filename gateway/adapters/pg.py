@@ -19,11 +19,18 @@ log = logging.getLogger("gateway.store")
 
 MIGRATIONS_PACKAGE = "gateway.adapters.migrations"
 _LOCK_ID = 0x5357_4757  # "SMGW"
+# The sweeper waits for the open transactions of connections so named (message_store.py);
+# long read-only work (the admin's exports) names itself otherwise.
+APPLICATION_NAME = "smsgw"
 
 
 @asynccontextmanager
-async def open_pool(dsn: str, size: int) -> AsyncIterator[aiopg.Pool]:
-    pool = await aiopg.create_pool(dsn, minsize=1, maxsize=size, timeout=30)
+async def open_pool(
+    dsn: str, size: int, application_name: str = APPLICATION_NAME
+) -> AsyncIterator[aiopg.Pool]:
+    pool = await aiopg.create_pool(
+        dsn, minsize=1, maxsize=size, timeout=30, application_name=application_name
+    )
     try:
         yield pool
     finally:

@@ -44,6 +44,11 @@ async def partitions(pool: aiopg.Pool) -> list[date]:
     return sorted(d for d in days if d is not None)
 
 
+# Room on each page for the new versions of its rows: the updates of a message are HOT
+# (migration 0009), and a HOT update needs space on the row's own page.
+FILLFACTOR = 75
+
+
 async def create_partition(pool: aiopg.Pool, day: date) -> int:
     """Make ``day``'s partition; returns how many rows it took over from the DEFAULT one."""
     low, high = day_bounds(day)
@@ -54,6 +59,7 @@ async def create_partition(pool: aiopg.Pool, day: date) -> int:
         await cur.execute(f"LOCK TABLE {DEFAULT_PARTITION} IN SHARE ROW EXCLUSIVE MODE")
         await cur.execute(
             f"CREATE TABLE {name} (LIKE messages INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"
+            f" WITH (fillfactor = {FILLFACTOR})"
         )
         await cur.execute(
             f"WITH moved AS (DELETE FROM {DEFAULT_PARTITION} WHERE id >= %s AND id < %s "
@@ -61,6 +67,9 @@ async def create_partition(pool: aiopg.Pool, day: date) -> int:
             (low, high),
         )
         moved = int(cur.rowcount)
+        # A sweep planned before the ATTACH and blocked by it sees the moved rows in neither
+        # table: stamped with this transaction's start, they lie beyond the sweeper's cursor.
+        await cur.execute(f"UPDATE {name} SET sweep_at = now() WHERE state < 40")
         await cur.execute(
             f"ALTER TABLE messages ATTACH PARTITION {name} FOR VALUES FROM (%s) TO (%s)",
             (low, high),

@@ -54,6 +54,7 @@ async def _readings(gateway: Gateway) -> metrics.Readings:
         backlog,
         oldest,
         await gauges.read_campaigns(gateway.redis, prefix),
+        await gauges.read_sweep_lag(gateway.pool),
     )
 
 

@@ -24,12 +24,16 @@ BACKLOG_SQL = """
 SELECT count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)
 FROM webhook_outbox WHERE delivered_at IS NULL AND gave_up_at IS NULL
 """
+# How far behind now the sweeper's walk is (gateway/services/sweeper.py): about a second
+# normally; it grows while a gateway transaction stays open, or while no sweeper runs.
+SWEEP_LAG_SQL = "SELECT EXTRACT(EPOCH FROM now() - at) FROM sweep_cursor"
 GAUGE_NAMES = (
     "smsgw_queue_depth",
     "smsgw_queue_oldest_age_seconds",
     "smsgw_webhook_backlog",
     "smsgw_webhook_oldest_age_seconds",
     "smsgw_campaign_messages",
+    "smsgw_sweeper_lag_seconds",
 )
 
 
@@ -45,6 +49,7 @@ class Readings:
     webhook_backlog: int
     webhook_oldest_s: float
     campaigns: Mapping[tuple[str, str], float]
+    sweep_lag_s: float = 0.0
 
 
 async def read_streams(
@@ -76,6 +81,11 @@ def _age_s(first: list[tuple[bytes, object]], now_ms: float) -> float:
 async def read_backlog(pool: aiopg.Pool) -> tuple[int, float]:
     count, oldest = (await fetch(pool, BACKLOG_SQL))[0]
     return int(count), float(oldest)
+
+
+async def read_sweep_lag(pool: aiopg.Pool) -> float:
+    rows = await fetch(pool, SWEEP_LAG_SQL)
+    return max(0.0, float(rows[0][0])) if rows else 0.0
 
 
 # --- campaign progress: set by the admin ----------------------------------------------------
@@ -125,6 +135,10 @@ class GaugesCollector(Collector):
             "smsgw_webhook_oldest_age_seconds", "age of the oldest undelivered status callback"
         )
         oldest.add_metric([], self._r.webhook_oldest_s)
+        lag = GaugeMetricFamily(
+            "smsgw_sweeper_lag_seconds", "how far behind now the sweeper's walk is"
+        )
+        lag.add_metric([], self._r.sweep_lag_s)
         campaigns = GaugeMetricFamily(
             "smsgw_campaign_messages",
             "a running campaign's messages by status",
@@ -132,7 +146,7 @@ class GaugesCollector(Collector):
         )
         for (campaign, status), value in sorted(self._r.campaigns.items()):
             campaigns.add_metric([campaign, status], value)
-        yield from (backlog, oldest, campaigns)
+        yield from (backlog, oldest, lag, campaigns)
 
     def _queue(self) -> Iterator[Metric]:
         depth = GaugeMetricFamily(
