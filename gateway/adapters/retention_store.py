@@ -46,7 +46,7 @@ async def partitions(pool: aiopg.Pool) -> list[date]:
 
 # Room on each page for the new versions of its rows: the updates of a message are HOT
 # (migration 0009), and a HOT update needs space on the row's own page.
-FILLFACTOR = 75
+FILLFACTOR = 50
 
 
 async def create_partition(pool: aiopg.Pool, day: date) -> int:
