@@ -102,9 +102,15 @@ async def test_a_new_partition_takes_its_rows_from_default(
     mid = ids_on(FAR_DAY).next()
     await store.insert(pool, [(mid, message())], 10.0)
     assert await partition_of(pool, mid) == "messages_default"
+    await pg.execute(pool, "UPDATE messages SET sweep_at = now() - interval '1 day'")
     assert await retention_store.create_partition(pool, FAR_DAY) == 1
     assert await partition_of(pool, mid) == partition_name(FAR_DAY)
     assert FAR_DAY in await retention_store.partitions(pool)
+    # A walk blocked by the ATTACH saw it in neither table: it is stamped for a visit anew.
+    [(recent,)] = await fetch(
+        pool, "SELECT sweep_at > now() - interval '1 minute' FROM messages WHERE id = %s", (mid,)
+    )
+    assert recent
 
 
 async def transaction(pool: aiopg.Pool, func, *args):  # type: ignore[no-untyped-def]

@@ -88,6 +88,21 @@ async def test_due_messages_are_found_by_the_sweeper(pool: aiopg.Pool, clean: No
     assert (mid, Priority.BULK) in await due(pool)
 
 
+async def test_a_late_mark_leaves_a_message_retried_since_the_xadd(
+    pool: aiopg.Pool, clean: None
+) -> None:
+    """The XADD's entry was claimed and the retry it scheduled came due before the mark
+    arrived: that entry is gone, so marking the message ``in_queue`` would strand it."""
+    mid = IDS.next()
+    await store.insert(pool, [(mid, message())], 10.0)
+    added_before = (await fetch(pool, "SELECT now()"))[0][0]  # the enqueuer, before its XADD
+    await store.claim(pool, [mid], 60.0)
+    async with pool.acquire() as conn, conn.cursor() as cur, cur.begin():
+        await store.schedule_retries(cur, [store.Retry(mid, 0.0, "throttled")])
+    await store.mark_queued(pool, [mid], added_before)
+    assert (mid, Priority.BULK) in await due(pool)  # out of the queue: the sweeper's
+
+
 async def test_a_flush_between_xadd_and_mark_takes_the_mark_back(
     pool: aiopg.Pool, redis: aioredis.Redis, clean: None
 ) -> None:
