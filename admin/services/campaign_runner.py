@@ -87,6 +87,7 @@ async def run(admin: Admin, config: RunnerConfig = RunnerConfig()) -> None:
     cooling: dict[int, float] = {}
     try:
         while True:
+            failures.raise_if_cancelling()  # a cancel lost in aiopg's wait_for (Python 3.11)
             try:
                 await _claim_more(admin, config, owner, active, cooling)
             except failures.TRANSIENT as exc:  # PostgreSQL restarting: look again later
@@ -155,6 +156,7 @@ async def drive(admin: Admin, config: RunnerConfig, owner: str, row: CampaignRow
     current = await _prepare(admin, config, owner, row)
     state: State | None = State.RUNNING
     while state is State.RUNNING:
+        failures.raise_if_cancelling()  # as in ``run``
         state = await _step(admin, config, current)
     log.info("campaign %d run %d: %s", row.id, row.run_id, state or "lease lost")
 
