@@ -535,7 +535,10 @@ def _e2e_words(current: Run) -> str:
 
 
 def _latencies(current: Run, main: RowStats, otp: RowStats | None) -> dict[str, Spread]:
-    found = {"accept (HTTP request)": spread((current.main or loadgen.Tally()).latencies_ms)}
+    tally = current.main or loadgen.Tally()
+    found = {"accept (HTTP request)": spread(tally.latencies_ms)}
+    if current.options.scenario.rate:  # open loop: without the wait for a free connection
+        found["accept, answer after send"] = spread(tally.answer_ms)
     found |= {"accept → submitted": main.to_submitted, "accept → delivered": main.to_delivered}
     if current.sink.expected:
         found["accept → callback"] = spread(current.sink.latencies_ms)

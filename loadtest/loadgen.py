@@ -124,10 +124,14 @@ class Pace:
 
 @dataclass
 class Tally(LoadResult):
-    """A LoadResult that also counts retried refusals and requests that started late."""
+    """A LoadResult that also counts retried refusals and requests that started late.
+
+    ``answer_ms``: each request's time from leaving the generator to its answer, without
+    the time it waited for its scheduled start to find a free connection (open loop)."""
 
     retries: dict[str, int] = field(default_factory=dict)
     late: int = 0
+    answer_ms: list[float] = field(default_factory=list)
 
 
 async def drive(
@@ -196,6 +200,7 @@ def _finished(
 async def _post_body(
     http: LeanClient, path: str, body: bytes, n: int, tally: Tally, started: float
 ) -> None:
+    sent = time.monotonic()
     for attempt in range(50):
         try:
             status, raw = await http.post(path, body)
@@ -203,7 +208,9 @@ async def _post_body(
             _bump(tally.errors, type(exc).__name__, n)
             return
         if status not in RETRYABLE:
-            tally.latencies_ms.append((time.monotonic() - started) * 1000)
+            now = time.monotonic()
+            tally.latencies_ms.append((now - started) * 1000)
+            tally.answer_ms.append((now - sent) * 1000)
             _count(tally, status, raw, n)
             return
         _bump(tally.retries, f"HTTP {status}", 1)
