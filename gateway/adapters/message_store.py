@@ -467,7 +467,9 @@ WHERE datname = current_database() AND application_name = %s AND pid <> pg_backe
 """
 
 # The rows after the cursor, in order: the not final ones, then a marker for the last one
-# read (its key, and how many were read in ``read``, NULL on the others).
+# read (its key, and how many were read in ``read``, NULL on the others). Those waiting in
+# a stream are left out here already (``decide`` leaves them alone): a backlog of a million
+# would otherwise cross to the sweeper row by row.
 SWEEP_SQL = """
 WITH scan AS MATERIALIZED (
   SELECT id, sweep_at, state, in_queue, priority, due_at, submitted_at, expires_at
@@ -475,7 +477,7 @@ WITH scan AS MATERIALIZED (
   ORDER BY sweep_at, id LIMIT %s
 )
 SELECT id, state, in_queue, priority, due_at, submitted_at, expires_at, now(), NULL::bigint
-FROM scan WHERE state < 40
+FROM scan WHERE state < 40 AND NOT (state < 30 AND in_queue)
 UNION ALL
 (SELECT id, NULL, NULL, NULL, sweep_at, NULL, NULL, now(), (SELECT count(*) FROM scan)
  FROM scan ORDER BY sweep_at DESC, id DESC LIMIT 1)
