@@ -546,7 +546,7 @@ async def sweep_later(
 ) -> None:
     """Visit these again when they next need it, as they are now (under the row lock): a
     retry or a receipt that came since the read is not undone."""
-    literal = int_array(sorted(ids))
+    literal = int_array(ids)  # LOCK_ROWS takes them in id order
     await fetch(pool, SWEEP_LATER_SQL, (literal, timeout_s, grace_s, literal))
 
 

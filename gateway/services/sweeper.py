@@ -86,11 +86,11 @@ class Sweeper:
         for _ in range(MAX_BATCHES):  # bounded: a sweep never runs away
             batch = await store.read_sweep(self._pool, cursor, before, BATCH)
             total += await self._visit(batch)
-            full = batch.read == BATCH and batch.last is not None
-            cursor = batch.last if full and batch.last is not None else (before, 0)
-            await store.advance_sweep_cursor(self._pool, cursor)
-            if not full:
+            if batch.last is None or batch.read < BATCH:  # all before the horizon is seen
+                await store.advance_sweep_cursor(self._pool, (before, 0))
                 break
+            cursor = batch.last
+            await store.advance_sweep_cursor(self._pool, cursor)
         families.SWEEPER_REQUEUED.inc("due", by=total)
         return total
 

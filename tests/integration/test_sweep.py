@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import cast
 
 import aiopg
+import pytest
 import redis.asyncio as aioredis
 
 from gateway.adapters import message_store as store
@@ -18,6 +19,7 @@ from gateway.adapters.redis_queue import RedisQueue
 from gateway.core.ids import IdGenerator
 from gateway.core.lifecycle import State
 from gateway.core.message import NewMessage, Priority
+from gateway.services import sweeper as sweeper_module
 from gateway.services.events import EventPublisher
 from gateway.services.sweeper import Sweeper
 from gateway.settings import DispatchSettings
@@ -109,3 +111,19 @@ async def sweep_at(pool: aiopg.Pool, mid: int) -> datetime:
     return cast(
         datetime, (await fetch(pool, "SELECT sweep_at FROM messages WHERE id = %s", (mid,)))[0][0]
     )
+
+
+async def test_the_walk_goes_on_batch_after_batch(
+    pool: aiopg.Pool, redis: aioredis.Redis, clean: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Five stranded messages read two at a time: one sweep enqueues them all."""
+    monkeypatch.setattr(sweeper_module, "BATCH", 2)
+    queue = RedisQueue(redis, "sweep-batches", "g")
+    await queue.ensure_groups()
+    assert await queue.claim_rebuild()
+    sweeper = Sweeper(DispatchSettings(), pool, queue, EventPublisher(queue, 1000), margin_s=0.0)
+    ids = [IDS.next() for _ in range(5)]
+    await store.insert(pool, [(mid, message()) for mid in ids], 0.0)
+    assert await sweeper.sweep() == 5
+    assert {await states(pool, mid) for mid in ids} == {(State.QUEUED, True)}
+    assert await sweeper.sweep() == 0
