@@ -136,6 +136,8 @@ class Gateway:
         self.sweeper = Sweeper(settings.dispatch, pool, self.queue, self.events)
         self.retention = Retention(settings.retention, pool)
         self.webhooks = WebhookService(settings.webhooks, pool)
+        if "webhooks" in roles:  # the callbacks of this process's receipts go out from here
+            self.receipts.hooks = self.webhooks
         # Routes, prices and disabled providers set by operators, shared by all processes.
         self.routing_admin = RoutingAdmin(
             pool, [p.name for p in settings.providers], settings.routing, self._apply_routing
@@ -213,6 +215,7 @@ class Gateway:
             self.events,
             self.id_forms,
             self.settings.store.batch_rows,
+            self.webhooks if "webhooks" in self.roles else None,
         )
         throttles = self._throttles()
         self.router = Router(self.settings.routing, self.providers, throttles)

@@ -273,6 +273,8 @@ class _Connection(asyncio.Protocol):
 
     async def exchange(self, request: bytes) -> tuple[int, bytes]:
         assert self.transport is not None
+        if self.transport.is_closing():  # uvloop raises RuntimeError on a write
+            raise ConnectionResetError("the connection was closed")
         self.waiter = asyncio.get_running_loop().create_future()
         self.transport.write(request)
         return await self.waiter
@@ -297,7 +299,7 @@ class LeanClient:
             + body
         )
         async with self._slots:
-            conn = self._idle.pop() if self._idle else await self._open()
+            conn = await self._connection()
             try:
                 answer = await conn.exchange(request)
             except BaseException:
@@ -306,6 +308,16 @@ class LeanClient:
             finally:
                 self._give_back(conn)
         return answer
+
+    async def _connection(self) -> _Connection:
+        """The connection used last (LIFO keeps few warm), or a new one. One idle longer
+        than the server's keep-alive was closed by it: dropped here, not written to."""
+        while self._idle:
+            conn = self._idle.pop()
+            if conn.reusable:
+                return conn
+            self._give_back(conn)
+        return await self._open()
 
     async def _open(self) -> _Connection:
         loop = asyncio.get_running_loop()

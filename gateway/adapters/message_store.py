@@ -42,6 +42,7 @@ from gateway.adapters.pg_arrays import (
 from gateway.adapters.redis_queue import RedisQueue
 from gateway.adapters.sql import state_label_sql
 from gateway.adapters.text_cipher import seal, unseal
+from gateway.adapters.webhook_store import Delivery
 from gateway.core import billing
 from gateway.core.lifecycle import State
 from gateway.core.message import NewMessage, Outbound, Priority
@@ -85,6 +86,7 @@ class StatusEvent:
     error_code: str | None
     price: Decimal | None = None  # what the message cost (all its parts), once submitted
     parts: int | None = None
+    hook: Delivery | None = None  # its status callback, held for this process to send
 
 
 # Every batched update of messages first locks its rows in id order, so that concurrent
@@ -417,7 +419,7 @@ WITH locked AS (
   WHERE m.id = u.id AND m.state / 10 < u.state / 10 AND {BY_IDS}
   RETURNING m.*, l.was
 ), hooks AS (
-  INSERT INTO webhook_outbox (message_id, client_id, url, payload)
+  INSERT INTO webhook_outbox (message_id, client_id, url, payload, next_at)
   SELECT id, client_id, callback_url, json_build_object(
       'type', 'message.status',
       'timestamp', now(),
@@ -425,29 +427,47 @@ WITH locked AS (
           'id', id::text, 'client_ref', client_ref, 'status', {state_label_sql("state")},
           'to', destination, 'parts', parts, 'price', price, 'provider', provider,
           'error_code', error_code, 'accepted_at', accepted_at,
-          'submitted_at', submitted_at, 'done_at', done_at))::text
+          'submitted_at', submitted_at, 'done_at', done_at))::text,
+      now() + %s * interval '1 second'
   FROM upd WHERE callback_url IS NOT NULL
+  RETURNING id, message_id, client_id, url, payload
 )
-SELECT id, client_id, state, done_at, provider, error_code,
-       CASE WHEN was < {State.SUBMITTED.value} THEN price_hold END, price, parts
-FROM upd
+SELECT u.id, u.client_id, u.state, u.done_at, u.provider, u.error_code,
+       CASE WHEN u.was < {State.SUBMITTED.value} THEN u.price_hold END, u.price, u.parts,
+       h.id, h.url, h.payload, c.webhook_secret
+FROM upd u
+LEFT JOIN hooks h ON h.message_id = u.id AND %s > 0
+LEFT JOIN clients c ON c.id = h.client_id
 """
 
 
-async def record_final(cur: Any, batch: Sequence[FinalUpdate]) -> list[StatusEvent]:
+async def record_final(
+    cur: Any, batch: Sequence[FinalUpdate], hold_hooks_s: float = 0.0
+) -> list[StatusEvent]:
     """Move messages to a final state (monotonic), schedule their webhooks and refund the
-    holds of those never submitted, atomically."""
+    holds of those never submitted, atomically.
+
+    ``hold_hooks_s`` > 0: the new outbox rows come due only after that long, and each
+    event carries its ``hook``, for this process to send at once (gateway.services.
+    webhooks); should it die first, the poller sends them when the hold ends."""
     batch = sorted(batch, key=_by_id)
     ids = int_array([f.message_id for f in batch])
     states = int_array([int(f.state) for f in batch])
     codes = text_array([f.error_code for f in batch])
     done = timestamptz_array([f.done_at for f in batch])
-    await cur.execute(FINAL_SQL, (ids, ids, states, codes, done, ids))
+    await cur.execute(FINAL_SQL, (ids, ids, states, codes, done, ids, hold_hooks_s, hold_hooks_s))
     rows = await cur.fetchall()
     await billing_store.post(
         cur, [billing.refund(r[1], r[0], r[6]) for r in rows if r[6] is not None]
     )
-    return [StatusEvent(r[0], r[1], State(r[2]), r[3], r[4], r[5], r[7], r[8]) for r in rows]
+    return [
+        StatusEvent(r[0], r[1], State(r[2]), r[3], r[4], r[5], r[7], r[8], _hook(r)) for r in rows
+    ]
+
+
+def _hook(row: tuple[Any, ...]) -> Delivery | None:
+    outbox_id, url, payload, secret = row[9:13]
+    return None if outbox_id is None else Delivery(outbox_id, row[0], url, payload, 0, secret)
 
 
 # The sweeper walks no further than the start of the oldest open transaction of the

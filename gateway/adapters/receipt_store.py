@@ -103,14 +103,18 @@ ON CONFLICT (provider, provider_key) DO UPDATE
 """
 
 
-async def apply_receipts(cur: Any, batch: Sequence[ReceiptIn]) -> ReceiptOutcome:
-    """Inside a transaction: apply final receipts; see the module docstring."""
+async def apply_receipts(
+    cur: Any, batch: Sequence[ReceiptIn], hold_hooks_s: float = 0.0
+) -> ReceiptOutcome:
+    """Inside a transaction: apply final receipts; see the module docstring (and
+    ``record_final`` for ``hold_hooks_s``)."""
     matches = await _match(cur, batch)
     if any(not matches.get(i, ("", False))[1] for i in range(len(batch))):
         matches = await _match_locked(cur, batch, matches)
     fresh = _fresh_parts(batch, matches)
     touched = await _update_parts(cur, fresh) if fresh else []
-    events = await record_final(cur, await _outcomes(cur, touched)) if touched else []
+    finals = await _outcomes(cur, touched) if touched else []
+    events = await record_final(cur, finals, hold_hooks_s) if finals else []
     # A part that already has its outcome may be an earlier message whose id the provider
     # reused: keep the receipt as early too, for the newer part it may be about.
     unmatched = [r for i, r in enumerate(batch) if not matches.get(i, ("", False))[1]]

@@ -1,4 +1,5 @@
-"""The webhook outbox: claimed in batches with a lease, results written in batches."""
+"""The webhook outbox: claimed in batches with a lease (or written leased, for the process
+that wrote them: gateway.services.webhooks), results written in batches."""
 
 from __future__ import annotations
 
@@ -61,3 +62,14 @@ async def record(
     if failed:
         ids, errors, delays = (list(col) for col in zip(*failed, strict=True))
         await execute(pool, FAILED_SQL, (give_up_after_h, ids, errors, delays))
+
+
+RELEASE_SQL = """
+UPDATE webhook_outbox SET next_at = now()
+WHERE id = ANY(%s::bigint[]) AND delivered_at IS NULL AND gave_up_at IS NULL
+"""
+
+
+async def release(pool: aiopg.Pool, ids: Sequence[int]) -> None:
+    """Leased rows due at once: their sender is stopping before it sent them."""
+    await execute(pool, RELEASE_SQL, (list(ids),))

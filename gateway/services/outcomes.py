@@ -26,6 +26,7 @@ from gateway.core.receipts import AUTO, IdForms, early_keys
 from gateway.metrics import families
 from gateway.services.events import EventPublisher
 from gateway.services.receipts import early_receipts
+from gateway.services.webhooks import WebhookService
 
 log = logging.getLogger("gateway.dispatch")
 EXPRESS_ROWS = 100
@@ -46,11 +47,13 @@ class OutcomeWriter:
         events: EventPublisher,
         id_forms: Mapping[str, IdForms],
         batch_rows: int,
+        hooks: WebhookService | None = None,
     ) -> None:
         self._pool = pool
         self._queue = queue
         self._events = events
         self._id_forms = id_forms
+        self._hooks = hooks  # this process's webhook sender, if it runs one
         self.writer: Batcher[Done, None] = Batcher(
             "outcomes", self._flush, batch_rows, 0.004, 100_000, retry_for=120.0
         )
@@ -84,26 +87,30 @@ class OutcomeWriter:
         retries = [d.outcome for d in batch if isinstance(d.outcome, store.Retry)]
         finals = [d.outcome for d in batch if isinstance(d.outcome, store.FinalUpdate)]
         events: list[store.StatusEvent] = []
+        hold = self._hooks.hold_s() if self._hooks else 0.0
         async with self._pool.acquire() as conn, conn.cursor() as cur, cur.begin():
             if submitted:
-                events = await self._record_submitted(cur, submitted)
+                events = await self._record_submitted(cur, submitted, hold)
             if retries:
                 await store.schedule_retries(cur, retries)
             if finals:
-                events += await store.record_final(cur, finals)
+                events += await store.record_final(cur, finals, hold)
+        if self._hooks:
+            self._hooks.hand(events, hold)
         await self._ack([e for d in batch for e in d.entries])
         await self._events.publish(events)
         _count_cost(submitted)
         return [None] * len(batch)
 
     async def _record_submitted(
-        self, cur: Any, submitted: list[store.Submitted]
+        self, cur: Any, submitted: list[store.Submitted], hold_hooks_s: float
     ) -> list[store.StatusEvent]:
         """Record the parts and, in the same transaction, the receipts that overtook them:
         a crash can then lose neither."""
         events, early = await store.record_submitted(cur, submitted, self._early(submitted))
         if early:
-            outcome = await apply_receipts(cur, early_receipts(early, self._id_forms))
+            receipts = early_receipts(early, self._id_forms)
+            outcome = await apply_receipts(cur, receipts, hold_hooks_s)
             events += outcome.events
         return events
 

@@ -20,6 +20,7 @@ from gateway.core.lifecycle import State
 from gateway.core.receipts import AUTO, IdForms, receipt_keys, receipt_state
 from gateway.metrics import families
 from gateway.services.events import EventPublisher
+from gateway.services.webhooks import WebhookService
 from providers.base import Ack, Receipt
 
 log = logging.getLogger("gateway.receipts")
@@ -42,6 +43,7 @@ class ReceiptService:
         )
         # Told of every final receipt (the router's breakers watch the delivered ratio).
         self.observers: list[Callable[[Receipt], None]] = []
+        self.hooks: WebhookService | None = None  # this process's webhook sender, if any
         self.received = 0
         self.intermediate = 0
         self.refused = 0
@@ -83,8 +85,11 @@ class ReceiptService:
             return future
 
     async def _apply(self, batch: Sequence[ReceiptIn]) -> list[None]:
+        hold = self.hooks.hold_s() if self.hooks else 0.0
         async with self._pool.acquire() as conn, conn.cursor() as cur, cur.begin():
-            outcome = await apply_receipts(cur, batch)
+            outcome = await apply_receipts(cur, batch, hold)
+        if self.hooks:
+            self.hooks.hand(outcome.events, hold)
         self.early += outcome.early
         families.RECEIPTS.inc("matched", by=outcome.matched)
         families.RECEIPTS.inc("early", by=outcome.early)

@@ -3,6 +3,7 @@ aiohttp server, and the webhook receiver against aiohttp's client with real sign
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from datetime import UTC, datetime
@@ -37,6 +38,17 @@ async def test_the_lean_client_reads_statuses_and_bodies_over_kept_connections()
         assert (await stranger.post("/echo", b"x"))[0] == 401
         client.close()
         stranger.close()
+
+
+async def test_a_connection_the_server_closed_while_idle_is_not_written_to() -> None:
+    app = web.Application()
+    app.router.add_post("/echo", _echo)
+    async with listening(app, keepalive_timeout=0.1) as port:
+        client = LeanClient("127.0.0.1", port, {"Authorization": "Bearer k"}, limit=2)
+        assert await client.post("/echo", b"ab") == (202, b"ba")
+        await asyncio.sleep(0.3)  # the server closes the kept-alive connection
+        assert await asyncio.wait_for(client.post("/echo", b"cd"), 5) == (202, b"dc")
+        client.close()
 
 
 async def test_drive_counts_messages_and_retries_refusals() -> None:
