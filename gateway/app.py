@@ -137,7 +137,7 @@ class Gateway:
         self.retention = Retention(settings.retention, pool)
         self.webhooks = WebhookService(settings.webhooks, pool)
         if "webhooks" in roles:  # the callbacks of this process's receipts go out from here
-            self.receipts.hooks = self.webhooks
+            self.receipts.hooks = self.webhooks.handoff
         # Routes, prices and disabled providers set by operators, shared by all processes.
         self.routing_admin = RoutingAdmin(
             pool, [p.name for p in settings.providers], settings.routing, self._apply_routing
@@ -215,7 +215,7 @@ class Gateway:
             self.events,
             self.id_forms,
             self.settings.store.batch_rows,
-            self.webhooks if "webhooks" in self.roles else None,
+            self.webhooks.handoff if "webhooks" in self.roles else None,
         )
         throttles = self._throttles()
         self.router = Router(self.settings.routing, self.providers, throttles)

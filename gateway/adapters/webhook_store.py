@@ -45,7 +45,8 @@ WHERE id = ANY(%s::bigint[])
 FAILED_SQL = """
 UPDATE webhook_outbox w SET attempts = w.attempts + 1, last_error = u.error,
        next_at = now() + u.delay * interval '1 second',
-       gave_up_at = CASE WHEN w.created_at < now() - %s * interval '1 hour' THEN now() END
+       gave_up_at = COALESCE(w.gave_up_at,  -- erased meanwhile: stays given up
+                             CASE WHEN w.created_at < now() - %s * interval '1 hour' THEN now() END)
 FROM unnest(%s::bigint[], %s::text[], %s::float8[]) AS u(id, error, delay)
 WHERE w.id = u.id
 """

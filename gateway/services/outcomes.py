@@ -26,7 +26,7 @@ from gateway.core.receipts import AUTO, IdForms, early_keys
 from gateway.metrics import families
 from gateway.services.events import EventPublisher
 from gateway.services.receipts import early_receipts
-from gateway.services.webhooks import WebhookService
+from gateway.services.webhook_handoff import Handoff
 
 log = logging.getLogger("gateway.dispatch")
 EXPRESS_ROWS = 100
@@ -47,7 +47,7 @@ class OutcomeWriter:
         events: EventPublisher,
         id_forms: Mapping[str, IdForms],
         batch_rows: int,
-        hooks: WebhookService | None = None,
+        hooks: Handoff | None = None,
     ) -> None:
         self._pool = pool
         self._queue = queue

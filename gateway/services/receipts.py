@@ -20,7 +20,7 @@ from gateway.core.lifecycle import State
 from gateway.core.receipts import AUTO, IdForms, receipt_keys, receipt_state
 from gateway.metrics import families
 from gateway.services.events import EventPublisher
-from gateway.services.webhooks import WebhookService
+from gateway.services.webhook_handoff import Handoff
 from providers.base import Ack, Receipt
 
 log = logging.getLogger("gateway.receipts")
@@ -43,7 +43,7 @@ class ReceiptService:
         )
         # Told of every final receipt (the router's breakers watch the delivered ratio).
         self.observers: list[Callable[[Receipt], None]] = []
-        self.hooks: WebhookService | None = None  # this process's webhook sender, if any
+        self.hooks: Handoff | None = None  # this process's webhook sender, if any
         self.received = 0
         self.intermediate = 0
         self.refused = 0
