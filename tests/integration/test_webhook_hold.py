@@ -69,3 +69,17 @@ async def test_release_makes_held_rows_due_but_not_delivered_ones(
     await webhook_store.record(pool, [second.hook.id], [], 26.0)
     await webhook_store.release(pool, [first.hook.id, second.hook.id])
     assert [d.id for d in await webhook_store.claim(pool, 10, 60.0)] == [first.hook.id]
+
+
+async def test_a_failed_attempt_leaves_an_erased_row_given_up(
+    pool: aiopg.Pool, clean: None
+) -> None:
+    """Erasure gives up the callbacks about a number; one in flight then fails."""
+    _, [event] = await _delivered(pool, 60.0)
+    assert event.hook is not None
+    erased = "UPDATE webhook_outbox SET payload = '{\"erased\":true}', gave_up_at = now()"
+    async with pool.acquire() as conn, conn.cursor() as cur:
+        await cur.execute(erased)
+    await webhook_store.record(pool, [], [(event.hook.id, "HTTP 500", 0.0)], 26.0)
+    [(gave_up,)] = await fetch(pool, "SELECT gave_up_at IS NOT NULL FROM webhook_outbox", ())
+    assert gave_up and await webhook_store.claim(pool, 10, 60.0) == []
