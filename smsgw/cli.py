@@ -79,11 +79,9 @@ def _tune_gc() -> None:
     built leaves the collector's reach, and the youngest generation is collected every
     20,000 allocations, not 700. Measured: ~15 % less CPU per message on ``smsgw-bench``.
 
-    The older generations stay close behind: every aiopg cursor is a reference cycle (its
-    Transaction points back at it) holding psycopg2's cursor, with its query and result in
-    C memory. At (50, 100) a full collection came so rarely that the API process grew
-    ~200 bytes per accepted message, to 332 MB after a 1,000,000-message intake; at
-    (10, 10) it levels off near 190 MB, at the same CPU (docs/benchmarks.md)."""
+    The older generations stay close behind, at the same CPU (docs/benchmarks.md): at
+    (50, 100) a full collection came so rarely that garbage in cycles piled up. The
+    worst, aiopg's cursors, is now cut at the source (gateway/adapters/pg.py)."""
     gc.freeze()
     gc.set_threshold(20_000, 10, 10)
 
