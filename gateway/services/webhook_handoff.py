@@ -67,11 +67,16 @@ class Handoff:
         self._tasks: set[asyncio.Task[None]] = set()
         self.running = False
 
+    @property
+    def pending(self) -> int:
+        """Callbacks handed over whose result is not yet written."""
+        return len(self._open)
+
     def hold_s(self) -> float:
         """How long a final-state statement about to run should hold its new outbox rows
         for ``hand``: the lease while this runs and has room, else 0 (due at once, for the
         poller; a few batches over ``room`` are taken all the same)."""
-        return self._lease if self.running and len(self._open) < self._room else 0.0
+        return self._lease if self.running and self.pending < self._room else 0.0
 
     def hand(self, events: Sequence[StatusEvent], held_s: float) -> None:
         """After the commit: the callbacks of rows written with ``hold_s``'s hold."""

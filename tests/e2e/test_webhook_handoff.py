@@ -11,6 +11,7 @@ import aiopg
 import pytest
 from aiohttp import web
 
+from gateway.app import Gateway
 from gateway.embedded import ServerUrls
 from gateway.settings import Settings
 from loadtest.smsc import SmscSimulator
@@ -35,7 +36,7 @@ async def test_a_callback_goes_out_once_without_the_poller(
         await wait_for(lambda: _calls(receiver, 1), within=10)
         recorded = OUTBOX_ROW.format("delivered_at IS NOT NULL AND attempts = 1")
         await wait_for(lambda: _counted(pool, recorded, int(body["id"])), within=5)
-        await asyncio.sleep(0.3)  # a second send would show by now
+        await wait_for(lambda: _idle(api.gateway), within=5)  # nothing left to send again
     [payload] = receiver.payloads()
     assert payload["data"]["id"] == body["id"] and payload["data"]["status"] == "delivered"
 
@@ -90,6 +91,10 @@ async def _point_at(pool: aiopg.Pool, message_id: int, url: str) -> None:
         await cur.execute(
             "UPDATE webhook_outbox SET url = %s WHERE message_id = %s", (url, message_id)
         )
+
+
+async def _idle(gateway: Gateway) -> bool:
+    return gateway.webhooks.handoff.pending == 0
 
 
 async def _calls(receiver: Receiver, n: int) -> bool:

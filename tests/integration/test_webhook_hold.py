@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 import aiopg
 
@@ -47,10 +48,20 @@ async def test_a_held_row_comes_with_its_event_and_is_not_claimed_until_the_hold
         pool, "SELECT webhook_secret FROM clients WHERE id = %s", (client_id,)
     )
     assert hook.secret == secret and json.loads(hook.payload)["data"]["status"] == "delivered"
+    held_at = time.monotonic()
     assert await webhook_store.claim(pool, 10, 60.0) == []  # its sender has it
-    await asyncio.sleep(0.6)  # the sender died: the poller takes it when the hold ends
-    [claimed] = await webhook_store.claim(pool, 10, 60.0)
+    # The sender died: the poller takes it once the hold ends, not before.
+    [claimed] = await _claimed_within(pool, 5.0)
+    assert time.monotonic() - held_at > 0.4  # 0.5 s held, less the statement's own time
     assert (claimed.id, claimed.payload) == (hook.id, hook.payload)
+
+
+async def _claimed_within(pool: aiopg.Pool, within: float) -> list[webhook_store.Delivery]:
+    deadline = time.monotonic() + within
+    while not (claimed := await webhook_store.claim(pool, 10, 60.0)):
+        assert time.monotonic() < deadline, "never came due"
+        await asyncio.sleep(0.02)
+    return claimed
 
 
 async def test_an_unheld_row_is_due_at_once_and_not_handed(pool: aiopg.Pool, clean: None) -> None:

@@ -44,7 +44,7 @@ def event(outbox_id: int) -> StatusEvent:
 @contextlib.asynccontextmanager
 async def running(sender: Handoff, post: Post) -> AsyncIterator[asyncio.Task[None]]:
     task = asyncio.create_task(sender.run(post))
-    await asyncio.sleep(0)  # running: hold_s is the lease
+    await until(lambda: sender.running)  # hold_s is the lease from now on
     try:
         yield task
     finally:
@@ -91,7 +91,7 @@ async def test_rows_written_without_a_hold_are_not_handed() -> None:
     assert sender.hold_s() == 0.0  # not running: due at once, for the poller
     async with running(sender, post):
         sender.hand([event(1)], 0.0)
-        await asyncio.sleep(0.05)
+        assert sender.pending == 0  # not taken: nothing to send, now or later
     assert posted == [] and outbox.results == {} and outbox.released == []
 
 
@@ -106,8 +106,7 @@ async def test_a_callback_that_waited_too_long_for_a_sender_is_left_to_the_polle
     sender = handoff(outbox, lease_s=0.3, timeout_s=0.1)  # waits at most 0.1 s
     async with running(sender, slow):
         sender.hand([event(1), event(2)], sender.hold_s())
-        await until(lambda: 1 in outbox.results)
-        await asyncio.sleep(0.05)
+        await until(lambda: sender.pending == 0)  # 1 recorded, 2 dropped
     assert posted == [1] and 2 not in outbox.results and 2 not in outbox.released
 
 
@@ -127,10 +126,11 @@ async def test_a_post_that_raises_is_recorded_as_failed() -> None:
 async def test_a_stop_waits_for_posts_in_flight_then_releases_the_rest(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    outbox, answer = Outbox(), asyncio.Event()
+    outbox, answer, started = Outbox(), asyncio.Event(), list[int]()
     monkeypatch.setattr(webhook_handoff, "STOP_WAIT_S", 0.2)
 
     async def post(d: Delivery) -> str | None:
+        started.append(d.id)
         if d.id == 1:
             await asyncio.sleep(0.05)  # answered within the stop's wait: recorded
             return None
@@ -140,7 +140,7 @@ async def test_a_stop_waits_for_posts_in_flight_then_releases_the_rest(
     sender = Handoff(60.0, 10.0, 2, 100, outbox.record, outbox.release)
     async with running(sender, post):
         sender.hand([event(1), event(2), event(3)], sender.hold_s())
-        await asyncio.sleep(0.01)  # 1 and 2 in flight, 3 waits for a sender
+        await until(lambda: started == [1, 2])  # in flight; 3 waits for a sender
     assert outbox.results == {1: None} and sorted(outbox.released) == [2, 3]
 
 
